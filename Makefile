@@ -1,0 +1,43 @@
+# herz — the two commands a user needs are `make demo` and `make test`.
+GO      ?= go
+PKGS    ?= ./...
+FUZZTIME ?= 5s
+BENCHTIME ?= 1s
+SOAK    ?= 30s
+
+.PHONY: test vet fmt-check unit demo bench soak fuzz results
+
+## test: gofmt check, go vet, the race-enabled test suite (integration tests included), short fuzz runs.
+test: fmt-check vet unit fuzz
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## demo: the chaos demo — misbehaving local servers, stdlib vs herz side by side.
+demo:
+	$(GO) run ./examples/chaos
+
+## fuzz: a short bounded run of every fuzz target in the module.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { echo "FAIL: $$pkg $$f"; \
+	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
+	  done; \
+	done
+
+## bench: the micro benchmarks (herz vs stdlib in the same run), benchstat-readable.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## soak: the long soak run under real faults; SOAK sets the duration per scenario.
+soak:
+	HERZ_SOAK=$(SOAK) $(GO) test -run '^$$' -bench 'BenchmarkSoak' -benchtime 1x -timeout 0 ./benchmarks/
