@@ -1,0 +1,4 @@
+package keepalive
+
+// Jitter exposes jitter for tests.
+var Jitter = jitter
