@@ -17,7 +17,7 @@ import (
 // status errors do.
 type codeError struct{ outcome breaker.Outcome }
 
-func (e codeError) Error() string                    { return "code error" }
+func (e codeError) Error() string                   { return "code error" }
 func (e codeError) BreakerOutcome() breaker.Outcome { return e.outcome }
 
 func TestDefaultClassifier(t *testing.T) {
