@@ -35,18 +35,19 @@ type Config struct {
 	// ten buckets of Window/10 (gobreaker's Interval and BucketPeriod):
 	// results older than that age out, bucket by bucket. It is also how
 	// long a recovered breaker must stay closed for its trip count to reset
-	// (see OpenBase). Default (zero): 10s. Must not be negative.
+	// (see OpenBase). Default (zero): 10s. Must not be negative or above
+	// 2^62ns (146 years).
 	Window time.Duration
 
 	// OpenBase is the open interval after a first trip. The n-th trip in a
 	// row (without a full recovery in between) holds the breaker open for
 	// min(OpenBase × n, OpenMax), then jittered by Jitter. Default (zero):
-	// 5s. Must not be negative.
+	// 5s. Must not be negative or above 2^62ns.
 	OpenBase time.Duration
 
 	// OpenMax caps the open interval before jitter, so a jittered interval
-	// is at most OpenMax × (1 + Jitter). Default (zero): 60s. Must not be
-	// negative and must be at least OpenBase.
+	// is at most OpenMax × (1 + Jitter). Default (zero): 60s. Must be at
+	// least OpenBase and not above 2^62ns.
 	OpenMax time.Duration
 
 	// Jitter spreads each open interval uniformly over ± this fraction of
@@ -88,6 +89,10 @@ const (
 
 	// windowBuckets is the number of gobreaker buckets in Window.
 	windowBuckets = 10
+
+	// maxDuration bounds Window, OpenBase and OpenMax (2^62ns, about 146
+	// years) so that no sum of them overflows, in gobreaker either.
+	maxDuration = time.Duration(1 << 62)
 )
 
 // withDefaults returns cfg with every zero field set to its default and a
@@ -137,12 +142,12 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("herz/breaker: Config.MaxKeys must not be negative, got %d", cfg.MaxKeys)
 	case math.IsNaN(cfg.FailureRatio) || cfg.FailureRatio < 0 || cfg.FailureRatio > 1:
 		return fmt.Errorf("herz/breaker: Config.FailureRatio must be in [0,1] (0 means %v), got %v", defaultFailureRatio, cfg.FailureRatio)
-	case cfg.Window < 0:
-		return fmt.Errorf("herz/breaker: Config.Window must not be negative, got %v", cfg.Window)
-	case cfg.OpenBase < 0:
-		return fmt.Errorf("herz/breaker: Config.OpenBase must not be negative, got %v", cfg.OpenBase)
-	case cfg.OpenMax < 0:
-		return fmt.Errorf("herz/breaker: Config.OpenMax must not be negative, got %v", cfg.OpenMax)
+	case cfg.Window < 0 || cfg.Window > maxDuration:
+		return fmt.Errorf("herz/breaker: Config.Window must be in [0, %v], got %v", maxDuration, cfg.Window)
+	case cfg.OpenBase < 0 || cfg.OpenBase > maxDuration:
+		return fmt.Errorf("herz/breaker: Config.OpenBase must be in [0, %v], got %v", maxDuration, cfg.OpenBase)
+	case cfg.OpenMax < 0 || cfg.OpenMax > maxDuration:
+		return fmt.Errorf("herz/breaker: Config.OpenMax must be in [0, %v], got %v", maxDuration, cfg.OpenMax)
 	case cfg.OpenMax < cfg.OpenBase:
 		return fmt.Errorf("herz/breaker: Config.OpenMax (%v) must be at least Config.OpenBase (%v)", cfg.OpenMax, cfg.OpenBase)
 	case math.IsNaN(cfg.Jitter) || cfg.Jitter >= 1:

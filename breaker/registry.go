@@ -365,7 +365,11 @@ func (r *Registry) openInterval(trips int64) time.Duration {
 		d = base * time.Duration(trips)
 	}
 	if j := r.cfg.Jitter; j > 0 {
-		d = time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+		f := float64(d) * (1 + j*(2*rand.Float64()-1))
+		if f >= float64(maxDuration) {
+			return maxDuration // only for absurd configs; keeps holdUntil from overflowing
+		}
+		d = time.Duration(f)
 	}
 	return d
 }

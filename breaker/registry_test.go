@@ -713,3 +713,14 @@ func TestRegistryConcurrentUse(t *testing.T) {
 		}
 	})
 }
+
+func TestRegistryLongestDurationsDoNotOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRegistry(t, breaker.Config{Window: 1 << 62, OpenBase: 1 << 62, OpenMax: 1 << 62, Jitter: 0.99, ConsecutiveFailures: 1})
+		report(t, r, "k", 1, errBoom)
+		if oe := openError(t, r, "k"); oe.RetryIn < (1<<62)/100 {
+			t.Fatalf("RetryIn = %v", oe.RetryIn)
+		}
+		wantState(t, r, "k", breaker.StateOpen)
+	})
+}
