@@ -1,0 +1,234 @@
+package testenv_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herz-go/herz/internal/testenv"
+)
+
+// dial connects to addr and closes the conn in t.Cleanup.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// echo writes msg and returns what came back (len(msg) bytes) within d.
+func echo(c net.Conn, msg string, d time.Duration) (string, error) {
+	if _, err := io.WriteString(c, msg); err != nil {
+		return "", err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, len(msg))
+	n, err := io.ReadFull(c, buf)
+	return string(buf[:n]), err
+}
+
+// mustEcho fails the test unless msg comes back.
+func mustEcho(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if got, err := echo(c, msg, 5*time.Second); err != nil || got != msg {
+		t.Fatalf("echo %q: got %q, %v", msg, got, err)
+	}
+}
+
+// dialAndRead dials addr and reads one byte; it returns the first error of
+// either step. A reset right after the handshake can surface in either: Go's
+// non-blocking connect reads SO_ERROR, which the RST may already have set.
+func dialAndRead(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	return err
+}
+
+func newEchoProxy(t *testing.T) (*testenv.Proxy, *testenv.EchoServer) {
+	t.Helper()
+	e := testenv.NewEchoServer(t)
+	return testenv.NewProxy(t, e.Addr()), e
+}
+
+func TestProxyForwardsUntouchedWithNoFault(t *testing.T) {
+	p, e := newEchoProxy(t)
+	if p.Target() != e.Addr() || p.Fault() != testenv.NoFault() {
+		t.Fatalf("Target()=%s Fault()=%v", p.Target(), p.Fault())
+	}
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "hello")
+	big := string(make([]byte, 256<<10))
+	mustEcho(t, c, big)
+	if p.Conns() != 1 || p.Accepted() != 1 || e.Accepted() != 1 {
+		t.Errorf("Conns()=%d Accepted()=%d echo accepted %d, want 1 1 1", p.Conns(), p.Accepted(), e.Accepted())
+	}
+}
+
+func TestProxyRefuseRefusesNewDialsAndLeavesEstablishedConns(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "before")
+	p.SetFault(testenv.Refuse())
+	if _, err := net.DialTimeout("tcp", p.Addr(), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial while refusing: %v, want ECONNREFUSED", err)
+	}
+	mustEcho(t, c, "during")
+	p.SetFault(testenv.NoFault())
+	mustEcho(t, dial(t, p.Addr()), "after, same port")
+}
+
+func TestProxyResetAllSendsRSTToEstablishedAndNewConns(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "before")
+	p.SetFault(testenv.ResetAll())
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("established conn: read err %v, want ECONNRESET", err)
+	}
+	if err := dialAndRead(p.Addr()); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("new conn: %v, want ECONNRESET", err)
+	}
+	p.SetFault(testenv.NoFault())
+	mustEcho(t, dial(t, p.Addr()), "after")
+}
+
+func TestProxyBlackholeIsSilentAndHoldsBytesUntilHealed(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "before")
+	p.SetFault(testenv.Blackhole())
+
+	// Neither data nor FIN nor RST: the read runs into its deadline.
+	got, err := echo(c, "ping", 200*time.Millisecond)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || got != "" {
+		t.Errorf("blackholed conn: got %q, %v; want nothing and a deadline error", got, err)
+	}
+	fresh := dial(t, p.Addr())
+	if got, err := echo(fresh, "new", 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("conn opened during the blackhole: got %q, %v; want a deadline error", got, err)
+	}
+
+	p.SetFault(testenv.NoFault())
+	for _, tc := range []struct {
+		c    net.Conn
+		want string
+	}{{c, "ping"}, {fresh, "new"}} {
+		_ = tc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, len(tc.want))
+		if _, err := io.ReadFull(tc.c, buf); err != nil || string(buf) != tc.want {
+			t.Errorf("after healing: got %q, %v; want the held %q", buf, err, tc.want)
+		}
+	}
+}
+
+func TestProxyLatencyDelaysEachDirection(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "warm")
+	const d = 40 * time.Millisecond
+	p.SetFault(testenv.Latency(d))
+	start := time.Now()
+	mustEcho(t, c, "slow")
+	// A lower bound only: the round trip crosses the proxy twice.
+	if took := time.Since(start); took < 2*d {
+		t.Errorf("round trip took %v, want at least %v", took, 2*d)
+	}
+	if testenv.Latency(0) != testenv.NoFault() {
+		t.Error("Latency(0) is not NoFault()")
+	}
+}
+
+func TestProxyCloseAfterBytesCutsTheStreamWithFIN(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	old := dial(t, p.Addr())
+	mustEcho(t, old, "0123456789") // bytes before the fault do not count
+	p.SetFault(testenv.CloseAfterBytes(10))
+	for name, c := range map[string]net.Conn{"established": old, "new": dial(t, p.Addr())} {
+		// 6 bytes up, then only 4 of the 6 echoed bytes come down.
+		if _, err := io.WriteString(c, "abcdef"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "abcd" {
+			t.Errorf("%s conn: read %q, %v; want \"abcd\" then EOF", name, got, err)
+		}
+	}
+}
+
+func TestProxyPassesTargetFailuresOnAsResets(t *testing.T) {
+	t.Run("target reset", func(t *testing.T) {
+		s := testenv.NewHTTPServer(t, testenv.HTTPOptions{ResetEvery: 1})
+		p := testenv.NewProxy(t, s.Addr())
+		c := dial(t, p.Addr())
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("read through the proxy: %v, want ECONNRESET", err)
+		}
+	})
+	t.Run("target down", func(t *testing.T) {
+		e := testenv.NewEchoServer(t)
+		p := testenv.NewProxy(t, e.Addr())
+		e.Close()
+		if err := dialAndRead(p.Addr()); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("through the proxy: %v, want ECONNRESET", err)
+		}
+		if p.Conns() != 0 || p.Accepted() != 1 {
+			t.Errorf("Conns()=%d Accepted()=%d, want 0 1", p.Conns(), p.Accepted())
+		}
+	})
+}
+
+func TestProxyCloseEndsConnsWithFINAndStopsListening(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "x")
+	p.Close()
+	p.Close()
+	p.SetFault(testenv.Blackhole()) // no effect after Close
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read after Close: %v, want EOF", err)
+	}
+	if _, err := net.DialTimeout("tcp", p.Addr(), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial after Close: %v, want ECONNREFUSED", err)
+	}
+}
+
+func TestFaultString(t *testing.T) {
+	for _, tc := range []struct {
+		f    testenv.Fault
+		want string
+	}{
+		{testenv.Fault{}, "none"},
+		{testenv.NoFault(), "none"},
+		{testenv.Refuse(), "refuse"},
+		{testenv.ResetAll(), "reset-all"},
+		{testenv.Blackhole(), "blackhole"},
+		{testenv.Latency(50 * time.Millisecond), "latency(50ms)"},
+		{testenv.CloseAfterBytes(1024), "close-after-bytes(1024)"},
+		{testenv.CloseAfterBytes(-5), "close-after-bytes(0)"},
+	} {
+		if got := tc.f.String(); got != tc.want {
+			t.Errorf("String() = %q, want %q", got, tc.want)
+		}
+	}
+}
