@@ -1,0 +1,242 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Recorder records herz metrics on the instruments it owns (see the Metric*
+// constants). A nil *Recorder is valid and records nothing: every method is
+// nil-safe, so packages hold a *Recorder without checking it. A Recorder is
+// safe for concurrent use.
+//
+// The recording methods first ask the instruments whether they are enabled
+// and return at once when none is: with no MeterProvider installed (the
+// global default) or a no-op one they cost a few nanoseconds and never
+// allocate. Every peer passed in is normalised by [Peer], so an address that
+// still carries credentials or a path never reaches an attribute.
+type Recorder struct {
+	meter metric.Meter
+
+	dials              metric.Int64Counter
+	dialDuration       metric.Float64Histogram
+	dialErrors         metric.Int64Counter
+	verifyFailures     metric.Int64Counter
+	probes             metric.Int64Counter
+	evictions          metric.Int64Counter
+	retries            metric.Int64Counter
+	retriesRefused     metric.Int64Counter
+	breakerTransitions metric.Int64Counter
+
+	connsOpen    metric.Int64ObservableUpDownCounter
+	connsIdle    metric.Int64ObservableUpDownCounter
+	breakerState metric.Int64ObservableGauge
+}
+
+// New creates the herz instruments on mp's meter [ScopeName]. A nil mp means
+// otel.GetMeterProvider(), the global provider, which records nothing until
+// the application installs one (and then forwards to it). The error joins
+// every instrument that could not be created.
+func New(mp metric.MeterProvider) (*Recorder, error) {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(ScopeName)
+	r := &Recorder{meter: m}
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	r.dials = counter(MetricDials, unitDial, "Connections dialed, by peer and result.")
+	r.dialErrors = counter(MetricDialErrors, unitError, "Failed dials, by peer and error kind.")
+	r.verifyFailures = counter(MetricVerifyFailures, unitFailure, "Connections rejected by post-connect verification (SO_ERROR, getpeername, self-connect), by reason.")
+	r.probes = counter(MetricProbes, unitProbe, "Liveness probes of connections, by result.")
+	r.evictions = counter(MetricEvictions, unitConnection, "Connections closed by herz before use, by reason.")
+	r.retries = counter(MetricRetries, unitRetry, "Retries made, by component and by why the retry was safe.")
+	r.retriesRefused = counter(MetricRetriesRefused, unitRetry, "Retries refused by the retry budget.")
+	r.breakerTransitions = counter(MetricBreakerTransitions, unitTransition, "Circuit breaker state changes.")
+
+	var err error
+	r.dialDuration, err = m.Float64Histogram(MetricDialDuration,
+		metric.WithUnit(unitSeconds),
+		metric.WithDescription("Time to dial and verify a connection."),
+		metric.WithExplicitBucketBoundaries(dialDurationBuckets...))
+	errs = append(errs, err)
+	r.connsOpen, err = m.Int64ObservableUpDownCounter(MetricConnsOpen,
+		metric.WithUnit(unitConnection), metric.WithDescription("Open connections, by peer."))
+	errs = append(errs, err)
+	r.connsIdle, err = m.Int64ObservableUpDownCounter(MetricConnsIdle,
+		metric.WithUnit(unitConnection), metric.WithDescription("Idle connections, by peer."))
+	errs = append(errs, err)
+	r.breakerState, err = m.Int64ObservableGauge(MetricBreakerState,
+		metric.WithUnit(unitState),
+		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."))
+	errs = append(errs, err)
+
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("herz/telemetry: creating instruments: %w", err)
+	}
+	return r, nil
+}
+
+// add adds 1 to c with the attribute set of kvs. Callers check c.Enabled
+// first, so nothing is built for a disabled instrument.
+func add(ctx context.Context, c metric.Int64Counter, kvs ...attribute.KeyValue) {
+	c.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(kvs...)))
+}
+
+// Dial records one dial to peer that took d: herz.dials and
+// herz.dial.duration with herz.result ok or error, and for a failure
+// (errKind != "") herz.dial.errors with herz.kind = errKind.
+func (r *Recorder) Dial(ctx context.Context, peer string, d time.Duration, errKind string) {
+	if r == nil {
+		return
+	}
+	dials, dur := r.dials.Enabled(ctx), r.dialDuration.Enabled(ctx)
+	errs := errKind != "" && r.dialErrors.Enabled(ctx)
+	if !dials && !dur && !errs {
+		return
+	}
+	p := AttrPeer.String(Peer(peer))
+	if dials || dur {
+		result := ResultOK
+		if errKind != "" {
+			result = ResultError
+		}
+		opt := metric.WithAttributeSet(attribute.NewSet(p, AttrResult.String(result)))
+		if dials {
+			r.dials.Add(ctx, 1, opt)
+		}
+		if dur {
+			r.dialDuration.Record(ctx, d.Seconds(), opt)
+		}
+	}
+	if errs {
+		add(ctx, r.dialErrors, p, AttrKind.String(errKind))
+	}
+}
+
+// VerifyFailure records a connection rejected by post-connect verification
+// (herz.dial.verify_failures), with herz.reason such as "so_error",
+// "no_peer" or "self_connect".
+func (r *Recorder) VerifyFailure(ctx context.Context, peer, reason string) {
+	if r == nil || !r.verifyFailures.Enabled(ctx) {
+		return
+	}
+	add(ctx, r.verifyFailures, AttrPeer.String(Peer(peer)), AttrReason.String(reason))
+}
+
+// Probe records one liveness probe of a connection to peer (herz.probes)
+// with its herz.result.
+func (r *Recorder) Probe(ctx context.Context, peer, result string) {
+	if r == nil || !r.probes.Enabled(ctx) {
+		return
+	}
+	add(ctx, r.probes, AttrPeer.String(Peer(peer)), AttrResult.String(result))
+}
+
+// Eviction records a connection to peer closed by herz (herz.evictions) with
+// its herz.reason.
+func (r *Recorder) Eviction(ctx context.Context, peer, reason string) {
+	if r == nil || !r.evictions.Enabled(ctx) {
+		return
+	}
+	add(ctx, r.evictions, AttrPeer.String(Peer(peer)), AttrReason.String(reason))
+}
+
+// Retry records a retry made by component (one of the Component* values) to
+// peer (herz.retries), with herz.reason naming why it was safe.
+func (r *Recorder) Retry(ctx context.Context, component, peer, reason string) {
+	if r == nil || !r.retries.Enabled(ctx) {
+		return
+	}
+	add(ctx, r.retries, AttrComponent.String(component), AttrPeer.String(Peer(peer)), AttrReason.String(reason))
+}
+
+// RetryRefused records a retry that the retry budget refused
+// (herz.retries.refused).
+func (r *Recorder) RetryRefused(ctx context.Context, component, peer string) {
+	if r == nil || !r.retriesRefused.Enabled(ctx) {
+		return
+	}
+	add(ctx, r.retriesRefused, AttrComponent.String(component), AttrPeer.String(Peer(peer)))
+}
+
+// BreakerTransition records a state change of the breaker for key
+// (herz.breaker.transitions): the key, normalised by [Peer], is the herz.peer
+// attribute; from and to are herz.from and herz.to.
+func (r *Recorder) BreakerTransition(ctx context.Context, key, from, to string) {
+	if r == nil || !r.breakerTransitions.Enabled(ctx) {
+		return
+	}
+	add(ctx, r.breakerTransitions, AttrPeer.String(Peer(key)), AttrFrom.String(from), AttrTo.String(to))
+}
+
+// ObserveConns registers fn to report connection counts at each collection:
+// fn calls observe once per peer with the open and idle connection counts
+// (herz.conns.open and herz.conns.idle, with herz.peer). Counts that several
+// owners report for the same peer add up. observe may only be called while fn
+// runs; fn must not block and must not call back into the Recorder.
+//
+// The returned unregister stops the reports (call it when the owner closes);
+// it may be called more than once. On a nil Recorder ObserveConns registers
+// nothing and returns a no-op unregister.
+func (r *Recorder) ObserveConns(fn func(observe func(peer string, open, idle int64))) (unregister func() error, err error) {
+	if r == nil {
+		return noUnregister, nil
+	}
+	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		fn(func(peer string, open, idle int64) {
+			opt := metric.WithAttributeSet(attribute.NewSet(AttrPeer.String(Peer(peer))))
+			o.ObserveInt64(r.connsOpen, open, opt)
+			o.ObserveInt64(r.connsIdle, idle, opt)
+		})
+		return nil
+	}, r.connsOpen, r.connsIdle)
+	if err != nil {
+		return nil, fmt.Errorf("herz/telemetry: registering the connection count callback: %w", err)
+	}
+	return once(reg), nil
+}
+
+// ObserveBreakers registers fn to report breaker states at each collection:
+// fn calls observe once per breaker key with its state ([BreakerClosed],
+// [BreakerHalfOpen] or [BreakerOpen]) as herz.breaker.state, with the key,
+// normalised by [Peer], as herz.peer. The rules of [Recorder.ObserveConns]
+// apply.
+func (r *Recorder) ObserveBreakers(fn func(observe func(key string, state int64))) (unregister func() error, err error) {
+	if r == nil {
+		return noUnregister, nil
+	}
+	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		fn(func(key string, state int64) {
+			o.ObserveInt64(r.breakerState, state, metric.WithAttributeSet(attribute.NewSet(AttrPeer.String(Peer(key)))))
+		})
+		return nil
+	}, r.breakerState)
+	if err != nil {
+		return nil, fmt.Errorf("herz/telemetry: registering the breaker state callback: %w", err)
+	}
+	return once(reg), nil
+}
+
+func noUnregister() error { return nil }
+
+// once makes reg.Unregister safe to call more than once.
+func once(reg metric.Registration) func() error {
+	return sync.OnceValue(func() error {
+		if err := reg.Unregister(); err != nil {
+			return fmt.Errorf("herz/telemetry: unregistering a callback: %w", err)
+		}
+		return nil
+	})
+}
