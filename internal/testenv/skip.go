@@ -25,7 +25,7 @@ func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	reason := fmt.Sprintf(format, args...)
 	if CI() {
-		t.Fatalf("herz/testenv: %s (CI=true: this test must run, not skip)", reason)
+		t.Fatalf("%s (CI=true: this test must run, not skip)", reason)
 	}
 	t.Skip(reason)
 }

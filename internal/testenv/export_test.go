@@ -1,0 +1,10 @@
+package testenv
+
+// Internals for the external tests.
+var (
+	RunPattern   = runPattern
+	ProcessesIn  = processesIn
+	NetnsOf      = netnsOf
+	EnvNetns     = envNetns
+	EnvNetnsHost = envNetnsHost
+)
