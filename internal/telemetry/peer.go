@@ -329,13 +329,19 @@ func validHostPort(s string) bool {
 		if end < 0 {
 			return false
 		}
-		if _, err := netip.ParseAddr(s[1:end]); err != nil || !strings.Contains(s[1:end], ":") {
+		if !ipv6Chars(s[1:end]) || !strings.Contains(s[1:end], ":") {
+			return false
+		}
+		if _, err := netip.ParseAddr(s[1:end]); err != nil {
 			return false
 		}
 		tail := s[end+1:]
 		return tail == "" || tail[0] == ':' && validPort(tail[1:])
 	}
 	if strings.Count(s, ":") > 1 { // a bare IPv6 address, no port
+		if !ipv6Chars(s) {
+			return false // and no error allocated by ParseAddr for a URL
+		}
 		a, err := netip.ParseAddr(s)
 		return err == nil && a.Is6()
 	}
@@ -348,6 +354,17 @@ func validHostPort(s string) bool {
 	}
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; !isAlnum(c) && c != '.' && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// ipv6Chars reports whether s holds only what an IPv6 address with an
+// optional zone can: hex digits, ':', '.', '%' and zone-name characters.
+func ipv6Chars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != ':' && c != '.' && c != '%' && c != '_' && c != '-' {
 			return false
 		}
 	}

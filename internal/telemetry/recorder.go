@@ -21,7 +21,10 @@ import (
 // and return at once when none is: with no MeterProvider installed (the
 // global default) or a no-op one they cost a few nanoseconds and never
 // allocate. Every peer passed in is normalised by [Peer], so an address that
-// still carries credentials or a path never reaches an attribute.
+// still carries credentials or a path never reaches an attribute. The
+// attribute sets are cached by the raw strings passed in (at most 1024
+// combinations per method, then the cache starts over), so recording the same
+// peer and reason again does not rebuild or allocate them.
 type Recorder struct {
 	meter metric.Meter
 
@@ -38,6 +41,12 @@ type Recorder struct {
 	connsOpen    metric.Int64ObservableUpDownCounter
 	connsIdle    metric.Int64ObservableUpDownCounter
 	breakerState metric.Int64ObservableGauge
+
+	// Attribute sets by the raw strings they were built from, per method:
+	// built once per combination instead of on every record (bounded).
+	dialSets, dialErrorSets, verifySets, probeSets, evictionSets, refusedSets optCache[[2]string]
+	retrySets, transitionSets                                                 optCache[[3]string]
+	peerSets                                                                  optCache[string]
 }
 
 // New creates the herz instruments on mp's meter [ScopeName]. A nil mp means
@@ -88,12 +97,6 @@ func New(mp metric.MeterProvider) (*Recorder, error) {
 	return r, nil
 }
 
-// add adds 1 to c with the attribute set of kvs. Callers check c.Enabled
-// first, so nothing is built for a disabled instrument.
-func add(ctx context.Context, c metric.Int64Counter, kvs ...attribute.KeyValue) {
-	c.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(kvs...)))
-}
-
 // Dial records one dial to peer that took d: herz.dials and
 // herz.dial.duration with herz.result ok or error, and for a failure
 // (errKind != "") herz.dial.errors with herz.kind = errKind.
@@ -103,16 +106,14 @@ func (r *Recorder) Dial(ctx context.Context, peer string, d time.Duration, errKi
 	}
 	dials, dur := r.dials.Enabled(ctx), r.dialDuration.Enabled(ctx)
 	errs := errKind != "" && r.dialErrors.Enabled(ctx)
-	if !dials && !dur && !errs {
-		return
-	}
-	p := AttrPeer.String(Peer(peer))
 	if dials || dur {
 		result := ResultOK
 		if errKind != "" {
 			result = ResultError
 		}
-		opt := metric.WithAttributeSet(attribute.NewSet(p, AttrResult.String(result)))
+		opt := r.dialSets.get([2]string{peer, result}, func(k [2]string) attribute.Set {
+			return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrResult.String(k[1]))
+		})
 		if dials {
 			r.dials.Add(ctx, 1, opt)
 		}
@@ -121,7 +122,9 @@ func (r *Recorder) Dial(ctx context.Context, peer string, d time.Duration, errKi
 		}
 	}
 	if errs {
-		add(ctx, r.dialErrors, p, AttrKind.String(errKind))
+		r.dialErrors.Add(ctx, 1, r.dialErrorSets.get([2]string{peer, errKind}, func(k [2]string) attribute.Set {
+			return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrKind.String(k[1]))
+		}))
 	}
 }
 
@@ -132,7 +135,7 @@ func (r *Recorder) VerifyFailure(ctx context.Context, peer, reason string) {
 	if r == nil || !r.verifyFailures.Enabled(ctx) {
 		return
 	}
-	add(ctx, r.verifyFailures, AttrPeer.String(Peer(peer)), AttrReason.String(reason))
+	r.verifyFailures.Add(ctx, 1, r.verifySets.get([2]string{peer, reason}, peerReasonSet))
 }
 
 // Probe records one liveness probe of a connection to peer (herz.probes)
@@ -141,7 +144,9 @@ func (r *Recorder) Probe(ctx context.Context, peer, result string) {
 	if r == nil || !r.probes.Enabled(ctx) {
 		return
 	}
-	add(ctx, r.probes, AttrPeer.String(Peer(peer)), AttrResult.String(result))
+	r.probes.Add(ctx, 1, r.probeSets.get([2]string{peer, result}, func(k [2]string) attribute.Set {
+		return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrResult.String(k[1]))
+	}))
 }
 
 // Eviction records a connection to peer closed by herz (herz.evictions) with
@@ -150,7 +155,7 @@ func (r *Recorder) Eviction(ctx context.Context, peer, reason string) {
 	if r == nil || !r.evictions.Enabled(ctx) {
 		return
 	}
-	add(ctx, r.evictions, AttrPeer.String(Peer(peer)), AttrReason.String(reason))
+	r.evictions.Add(ctx, 1, r.evictionSets.get([2]string{peer, reason}, peerReasonSet))
 }
 
 // Retry records a retry made by component (one of the Component* values) to
@@ -159,7 +164,9 @@ func (r *Recorder) Retry(ctx context.Context, component, peer, reason string) {
 	if r == nil || !r.retries.Enabled(ctx) {
 		return
 	}
-	add(ctx, r.retries, AttrComponent.String(component), AttrPeer.String(Peer(peer)), AttrReason.String(reason))
+	r.retries.Add(ctx, 1, r.retrySets.get([3]string{component, peer, reason}, func(k [3]string) attribute.Set {
+		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])), AttrReason.String(k[2]))
+	}))
 }
 
 // RetryRefused records a retry that the retry budget refused
@@ -168,7 +175,9 @@ func (r *Recorder) RetryRefused(ctx context.Context, component, peer string) {
 	if r == nil || !r.retriesRefused.Enabled(ctx) {
 		return
 	}
-	add(ctx, r.retriesRefused, AttrComponent.String(component), AttrPeer.String(Peer(peer)))
+	r.retriesRefused.Add(ctx, 1, r.refusedSets.get([2]string{component, peer}, func(k [2]string) attribute.Set {
+		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])))
+	}))
 }
 
 // BreakerTransition records a state change of the breaker for key
@@ -178,8 +187,16 @@ func (r *Recorder) BreakerTransition(ctx context.Context, key, from, to string) 
 	if r == nil || !r.breakerTransitions.Enabled(ctx) {
 		return
 	}
-	add(ctx, r.breakerTransitions, AttrPeer.String(Peer(key)), AttrFrom.String(from), AttrTo.String(to))
+	r.breakerTransitions.Add(ctx, 1, r.transitionSets.get([3]string{key, from, to}, func(k [3]string) attribute.Set {
+		return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrFrom.String(k[1]), AttrTo.String(k[2]))
+	}))
 }
+
+func peerReasonSet(k [2]string) attribute.Set {
+	return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrReason.String(k[1]))
+}
+
+func peerSet(peer string) attribute.Set { return attribute.NewSet(AttrPeer.String(Peer(peer))) }
 
 // ObserveConns registers fn to report connection counts at each collection:
 // fn calls observe once per peer with the open and idle connection counts
@@ -196,7 +213,7 @@ func (r *Recorder) ObserveConns(fn func(observe func(peer string, open, idle int
 	}
 	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		fn(func(peer string, open, idle int64) {
-			opt := metric.WithAttributeSet(attribute.NewSet(AttrPeer.String(Peer(peer))))
+			opt := r.peerSets.get(peer, peerSet)
 			o.ObserveInt64(r.connsOpen, open, opt)
 			o.ObserveInt64(r.connsIdle, idle, opt)
 		})
@@ -219,7 +236,7 @@ func (r *Recorder) ObserveBreakers(fn func(observe func(key string, state int64)
 	}
 	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		fn(func(key string, state int64) {
-			o.ObserveInt64(r.breakerState, state, metric.WithAttributeSet(attribute.NewSet(AttrPeer.String(Peer(key)))))
+			o.ObserveInt64(r.breakerState, state, r.peerSets.get(key, peerSet))
 		})
 		return nil
 	}, r.breakerState)

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -484,4 +485,34 @@ func BenchmarkRecorderNoopProvider(b *testing.B) {
 func BenchmarkRecorderSDK(b *testing.B) {
 	r, _ := newSDKRecorder(b)
 	benchRecorder(b, r)
+}
+
+func TestRecorderAttributeCacheIsBoundedAndStaysCorrectPastItsBound(t *testing.T) {
+	r, rd := newSDKRecorder(t)
+	ctx := context.Background()
+	n := telemetry.MaxCachedSets + 500
+	for i := range n {
+		r.Probe(ctx, "10.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256)+":80", "alive")
+		if c := telemetry.CachedProbeSets(r); c > telemetry.MaxCachedSets {
+			t.Fatalf("after %d peers the cache holds %d sets, bound is %d", i+1, c, telemetry.MaxCachedSets)
+		}
+	}
+	// Raw spellings of one peer share its series.
+	r.Probe(ctx, "10.0.0.0:80", "alive")
+	r.Probe(ctx, "http://user:pw@10.0.0.0:80/x", "alive")
+	m := metricNamed(t, collect(t, rd), "herz.probes", "{probe}")
+	sum := m.Data.(metricdata.Sum[int64])
+	if len(sum.DataPoints) != n {
+		t.Fatalf("%d series, want %d", len(sum.DataPoints), n)
+	}
+	for _, dp := range sum.DataPoints {
+		p, _ := dp.Attributes.Value(telemetry.AttrPeer)
+		want := int64(1)
+		if p.AsString() == "10.0.0.0:80" {
+			want = 3
+		}
+		if dp.Value != want {
+			t.Fatalf("peer %s counted %d, want %d", p.AsString(), dp.Value, want)
+		}
+	}
 }
