@@ -19,3 +19,6 @@ const (
 	FileConntrack       = fileConntrack
 	FilePortRange       = filePortRange
 )
+
+// LowQuantile exposes lowQuantile for tests.
+var LowQuantile = lowQuantile

@@ -1,0 +1,411 @@
+package adaptive
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LearnerConfig configures a [Learner]. The zero value is a good production
+// default.
+type LearnerConfig struct {
+	// MaxPeers bounds how many peers are remembered; beyond it the least
+	// recently used peer is forgotten, so random host names cannot grow
+	// memory without limit. Default 1024; zero means the default; negative
+	// is invalid.
+	MaxPeers int
+	// Samples is the number of recent idle-close samples kept per peer (a
+	// ring buffer). Default 16; zero means the default; valid up to 1024.
+	Samples int
+	// MinSamples is the number of samples needed before an estimate is given
+	// from samples alone (a hint is used at once). It is also the length of a
+	// run of consecutive outlying samples that makes the peer re-learned
+	// (see [Learner.Observe]). Default 3; zero means the default; must not
+	// exceed Samples.
+	MinSamples int
+	// Quantile is the low quantile of the samples used as the estimate of
+	// the peer's idle timeout: a low quantile errs toward closing early
+	// (costs a reconnect) rather than late (costs an error), and ignores a
+	// rare early close. Must be in [0,1]; zero means the default 0.1.
+	Quantile float64
+	// Margin is the safety factor: the idle deadline herz uses is the
+	// estimate × Margin. Must be in [0,1]; zero means the default 0.75
+	// (measured here to remove the close-while-sending race against a
+	// net/http server, see ARCHITECTURE.md).
+	Margin float64
+	// MaxAge is how long a peer's estimate is trusted without a new sample
+	// or hint. Once herz closes connections before the learned deadline the
+	// peer stops closing them, so no sample shows that its timeout grew;
+	// when MaxAge passes the peer is re-learned from scratch. Default 1 hour;
+	// zero means the default; negative is invalid.
+	MaxAge time.Duration
+}
+
+// Defaults for [LearnerConfig].
+const (
+	defaultMaxPeers   = 1024
+	defaultSamples    = 16
+	maxSamples        = 1024
+	defaultMinSamples = 3
+	defaultQuantile   = 0.1
+	defaultMargin     = 0.75
+	defaultMaxAge     = time.Hour
+
+	// A sample more than relearnTolerance above (or below) the current
+	// sample estimate is an outlier; MinSamples consecutive outliers on the
+	// same side (at least minRelearnRun) mean the peer's idle timeout
+	// changed: the older samples are dropped and the run is kept.
+	relearnTolerance = 0.25
+	minRelearnRun    = 2
+)
+
+// withDefaults validates c and returns a copy with defaults filled in.
+func (c LearnerConfig) withDefaults() (LearnerConfig, error) {
+	switch {
+	case c.MaxPeers < 0:
+		return c, fmt.Errorf("herz/adaptive: LearnerConfig.MaxPeers must be >= 0, got %d", c.MaxPeers)
+	case c.Samples < 0 || c.Samples > maxSamples:
+		return c, fmt.Errorf("herz/adaptive: LearnerConfig.Samples must be in [0, %d], got %d", maxSamples, c.Samples)
+	case c.MinSamples < 0:
+		return c, fmt.Errorf("herz/adaptive: LearnerConfig.MinSamples must be >= 0, got %d", c.MinSamples)
+	case !(c.Quantile >= 0 && c.Quantile <= 1): // also rejects NaN
+		return c, fmt.Errorf("herz/adaptive: LearnerConfig.Quantile must be in [0,1], got %v", c.Quantile)
+	case !(c.Margin >= 0 && c.Margin <= 1):
+		return c, fmt.Errorf("herz/adaptive: LearnerConfig.Margin must be in [0,1], got %v", c.Margin)
+	case c.MaxAge < 0:
+		return c, fmt.Errorf("herz/adaptive: LearnerConfig.MaxAge must be >= 0, got %v", c.MaxAge)
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = defaultMaxPeers
+	}
+	if c.Samples == 0 {
+		c.Samples = defaultSamples
+	}
+	if c.MinSamples == 0 {
+		c.MinSamples = min(defaultMinSamples, c.Samples)
+	}
+	if c.MinSamples > c.Samples {
+		return c, fmt.Errorf("herz/adaptive: LearnerConfig.MinSamples (%d) must not exceed Samples (%d)", c.MinSamples, c.Samples)
+	}
+	if c.Quantile == 0 {
+		c.Quantile = defaultQuantile
+	}
+	if c.Margin == 0 {
+		c.Margin = defaultMargin
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = defaultMaxAge
+	}
+	return c, nil
+}
+
+// Learner learns each peer's idle timeout from observations and gives the
+// idle deadline to use for it. Peers are identified by a string, normally
+// "host:port". It is safe for concurrent use.
+//
+// The estimate for a peer is the minimum of its latest hint and the
+// Quantile-th lowest of its recent samples (once there are MinSamples of
+// them); the idle deadline is the estimate × Margin, never zero. See
+// [Learner.Observe] for how a changed peer is re-learned.
+type Learner struct {
+	cfg   LearnerConfig // frozen
+	epoch time.Time     // origin of now(), with a monotonic reading
+
+	// mu guards peers, the LRU list (head, tail and every peer's links and
+	// learning state) and scratch. IdleDeadline and Estimate take it for
+	// reading; they only set peer.ref, which is atomic.
+	mu      sync.RWMutex
+	peers   map[string]*peer
+	head    *peer           // most recently updated
+	tail    *peer           // eviction candidate
+	scratch []time.Duration // sort buffer for quantiles, len cfg.Samples
+}
+
+// peer is the learning state of one peer. All fields but ref are guarded by
+// Learner.mu.
+type peer struct {
+	key        string
+	prev, next *peer // LRU links; prev is toward head
+
+	samples []time.Duration // ring of recent samples, allocated on the first one
+	pos     int             // next ring slot to write
+	high    int             // current run of samples above the sample estimate
+	low     int             // current run of samples below the sample estimate
+	hint    time.Duration   // latest advertised timeout, 0 = none
+
+	sampleEst time.Duration // quantile of samples, 0 = fewer than MinSamples
+	estimate  time.Duration // min of hint and sampleEst (ignoring zeros), 0 = none
+	deadline  time.Duration // estimate × Margin, ≥ 1ns when estimate > 0
+	expires   int64         // when the last sample or hint is MaxAge old, in Learner.now units
+
+	// ref is set by readers (IdleDeadline, Estimate) under the read lock:
+	// the eviction loop gives a recently read peer a second chance (CLOCK).
+	ref atomic.Bool
+}
+
+// NewLearner returns a Learner, or an error naming the invalid field of cfg.
+func NewLearner(cfg LearnerConfig) (*Learner, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Learner{
+		cfg:     c,
+		epoch:   time.Now(),
+		peers:   make(map[string]*peer),
+		scratch: make([]time.Duration, c.Samples),
+	}, nil
+}
+
+// Config returns the configuration in use, with defaults filled in.
+func (l *Learner) Config() LearnerConfig { return l.cfg }
+
+// Observe records that a connection to peer that had been idle for `idle`
+// was closed by the peer (EOF or RST with no request in flight): a sample of
+// the peer's idle timeout. Zero and negative samples are ignored.
+//
+// Re-learning: a sample more than 25 % above or below the current sample
+// estimate is an outlier. One outlier is absorbed by the low quantile; a run
+// of MinSamples (at least 2) consecutive outliers on the same side means the
+// peer's timeout changed (it was reconfigured or replaced): the older
+// samples are dropped and the run becomes the new sample set, so the estimate
+// follows at once. A peer with no sample or hint for MaxAge is re-learned
+// from scratch.
+func (l *Learner) Observe(peer string, idle time.Duration) {
+	if idle <= 0 {
+		return
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.touch(peer, now)
+	p.addSample(idle, l.cfg, l.scratch)
+	l.recompute(p, now)
+}
+
+// ObserveHint records that peer advertised its idle timeout (HTTP
+// "Keep-Alive: timeout=N", MySQL wait_timeout, PostgreSQL
+// idle_session_timeout, a gRPC server's MaxConnectionIdle). A hint is used at
+// once, without waiting for MinSamples. When samples show the peer closing
+// sooner (a middlebox on the path), the smaller value wins. A hint different
+// from the previous one means the peer changed: its samples are dropped.
+// Zero and negative hints are ignored.
+func (l *Learner) ObserveHint(peer string, timeout time.Duration) {
+	if timeout <= 0 {
+		return
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.touch(peer, now)
+	if p.hint != 0 && p.hint != timeout {
+		p.clearSamples()
+	}
+	p.hint = timeout
+	l.recompute(p, now)
+}
+
+// Estimate returns the learned idle timeout of peer, and false when there is
+// none yet (fewer than MinSamples samples and no hint) or it is older than
+// MaxAge.
+func (l *Learner) Estimate(peer string) (time.Duration, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if p := l.lookup(peer); p != nil {
+		return p.estimate, true
+	}
+	return 0, false
+}
+
+// IdleDeadline returns how long a connection to peer may stay idle before it
+// must not be reused: Estimate × Margin, always positive. It returns false
+// when nothing is known about the peer; the caller then uses its default
+// (adaptive's Profile.IdleTimeout).
+//
+// It is called on every connection reuse: a read lock, a map lookup and a
+// clock read, no allocation.
+func (l *Learner) IdleDeadline(peer string) (time.Duration, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if p := l.lookup(peer); p != nil {
+		return p.deadline, true
+	}
+	return 0, false
+}
+
+// lookup returns peer's state when it has a current estimate, and marks it
+// as recently used. l.mu must be held, for reading at least.
+func (l *Learner) lookup(key string) *peer {
+	p := l.peers[key]
+	if p == nil {
+		return nil
+	}
+	if !p.ref.Load() {
+		p.ref.Store(true)
+	}
+	if p.estimate == 0 || l.now() >= p.expires {
+		return nil
+	}
+	return p
+}
+
+// now returns the monotonic time since l.epoch in nanoseconds: one clock
+// read, where time.Now takes two (wall and monotonic).
+func (l *Learner) now() int64 { return int64(time.Since(l.epoch)) }
+
+// Forget drops everything learned about peer.
+func (l *Learner) Forget(peer string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.peers[peer]; p != nil {
+		l.unlink(p)
+		delete(l.peers, peer)
+	}
+}
+
+// Len returns the number of peers remembered (at most MaxPeers).
+func (l *Learner) Len() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.peers)
+}
+
+// touch returns the state of key, created if needed, moved to the front of
+// the LRU list and reset if it expired. It evicts peers beyond MaxPeers.
+// l.mu must be held.
+func (l *Learner) touch(key string, now int64) *peer {
+	p := l.peers[key]
+	if p == nil {
+		p = &peer{key: key}
+		l.peers[key] = p
+		l.pushFront(p)
+		for len(l.peers) > l.cfg.MaxPeers {
+			l.evict(p)
+		}
+		return p
+	}
+	if now >= p.expires {
+		p.clearSamples()
+		p.hint, p.sampleEst, p.estimate, p.deadline = 0, 0, 0, 0
+	}
+	l.unlink(p)
+	l.pushFront(p)
+	return p
+}
+
+// evict forgets the least recently used peer other than keep, giving peers
+// read since they were last moved a second chance (the CLOCK approximation of
+// LRU, so that readers never need the write lock). l.mu must be held.
+func (l *Learner) evict(keep *peer) {
+	for p := l.tail; p != nil; p = l.tail {
+		if p == keep || p.ref.Load() {
+			p.ref.Store(false)
+			l.unlink(p)
+			l.pushFront(p)
+			continue
+		}
+		l.unlink(p)
+		delete(l.peers, p.key)
+		return
+	}
+}
+
+func (l *Learner) pushFront(p *peer) {
+	p.prev, p.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = p
+	}
+	l.head = p
+	if l.tail == nil {
+		l.tail = p
+	}
+}
+
+func (l *Learner) unlink(p *peer) {
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		l.head = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else {
+		l.tail = p.prev
+	}
+	p.prev, p.next = nil, nil
+}
+
+// addSample adds one sample to the ring, applying the re-learning rule. buf
+// is scratch space of len cfg.Samples.
+func (p *peer) addSample(d time.Duration, cfg LearnerConfig, buf []time.Duration) {
+	if p.samples == nil {
+		p.samples = make([]time.Duration, 0, cfg.Samples)
+	}
+	if est := p.sampleEst; est > 0 {
+		switch {
+		case float64(d) > float64(est)*(1+relearnTolerance):
+			p.high, p.low = p.high+1, 0
+		case float64(d) < float64(est)*(1-relearnTolerance):
+			p.high, p.low = 0, p.low+1
+		default:
+			p.high, p.low = 0, 0
+		}
+	}
+	if len(p.samples) < cap(p.samples) {
+		p.samples = append(p.samples, d)
+	} else {
+		p.samples[p.pos] = d
+	}
+	p.pos = (p.pos + 1) % cap(p.samples)
+
+	if run := min(max(cfg.MinSamples, minRelearnRun), cap(p.samples)); p.high >= run || p.low >= run {
+		// Keep only the last `run` samples, oldest first, at the start of the ring.
+		n := len(p.samples)
+		for i := range run {
+			buf[i] = p.samples[(p.pos-run+i+n)%n]
+		}
+		p.samples = append(p.samples[:0], buf[:run]...)
+		p.pos, p.high, p.low = run%cap(p.samples), 0, 0
+	}
+}
+
+// clearSamples drops the samples (keeping the ring's memory).
+func (p *peer) clearSamples() {
+	p.samples = p.samples[:0]
+	p.pos, p.high, p.low, p.sampleEst = 0, 0, 0, 0
+}
+
+// recompute updates p's estimate and deadline from its samples and hint,
+// the latest of which arrived at now. l.mu must be held (it uses l.scratch).
+func (l *Learner) recompute(p *peer, now int64) {
+	p.sampleEst = 0
+	if n := len(p.samples); n >= l.cfg.MinSamples && n > 0 {
+		p.sampleEst = lowQuantile(p.samples, l.cfg.Quantile, l.scratch[:n])
+	}
+	switch {
+	case p.hint > 0 && p.sampleEst > 0:
+		p.estimate = min(p.hint, p.sampleEst)
+	case p.hint > 0:
+		p.estimate = p.hint
+	default:
+		p.estimate = p.sampleEst
+	}
+	p.deadline = 0
+	if p.estimate > 0 {
+		p.deadline = max(time.Duration(float64(p.estimate)*l.cfg.Margin), 1)
+	}
+	p.expires = now + min(int64(l.cfg.MaxAge), math.MaxInt64-now)
+}
+
+// lowQuantile returns the q-quantile of samples (the element of rank
+// floor(q × (n-1)) in ascending order, so never interpolated and never below
+// the second-lowest sample when q × (n-1) ≥ 1), sorting a copy in buf,
+// which must have len(samples).
+func lowQuantile(samples []time.Duration, q float64, buf []time.Duration) time.Duration {
+	copy(buf, samples)
+	slices.Sort(buf)
+	return buf[int(q*float64(len(buf)-1))]
+}
