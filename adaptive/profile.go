@@ -119,6 +119,9 @@ const (
 // connection is max(Idle, Interval). Go's net.Dialer.KeepAlive sets only the
 // idle time and leaves the interval at 15 s, which lets a 5 s conntrack entry
 // expire; Derive keeps Idle + Interval (a bound on both) below the limit.
+//
+// The ephemeral port range does not enter the Profile; it is in Kernel for
+// callers that size per-destination connection limits against it.
 func Derive(k Kernel) Profile {
 	n := k.normalized()
 
