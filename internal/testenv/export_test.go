@@ -7,4 +7,7 @@ var (
 	NetnsOf      = netnsOf
 	EnvNetns     = envNetns
 	EnvNetnsHost = envNetnsHost
+	PGAddr       = pgAddr
+	MySQLAddr    = mysqlAddr
+	OwnTCPPorts  = ownTCPPorts
 )
