@@ -94,6 +94,27 @@ func BenchmarkAllowClosed(b *testing.B) {
 	reportP99(b, samples)
 }
 
+// BenchmarkAllowClosedParallel measures the success path from all Ps at
+// once on one key, as a client sending every request to one host does.
+func BenchmarkAllowClosedParallel(b *testing.B) {
+	r, err := breaker.New(breaker.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			done, err := r.Allow("k")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			done(nil)
+		}
+	})
+}
+
 // BenchmarkAllowOpenParallel measures the rejection path from all Ps at
 // once on one key, the worst case for the Registry's lock.
 func BenchmarkAllowOpenParallel(b *testing.B) {

@@ -32,11 +32,11 @@ type Config struct {
 	MinRequests uint32
 
 	// Window is the rolling window over which results are counted, kept in
-	// ten buckets of Window/10 (gobreaker's Interval and BucketPeriod):
-	// results older than that age out, bucket by bucket. It is also how
-	// long a recovered breaker must stay closed for its trip count to reset
-	// (see OpenBase). Default (zero): 10s. Must not be negative or above
-	// 2^62ns (146 years).
+	// ten buckets of Window/10 (rounded up to the nanosecond): a result
+	// counts in the bucket of the instant it is reported (done is called)
+	// and ages out with that bucket. It is also how long a recovered
+	// breaker must stay closed for its trip count to reset (see OpenBase).
+	// Default (zero): 10s. Must not be negative or above 2^62ns (146 years).
 	Window time.Duration
 
 	// OpenBase is the open interval after a first trip. The n-th trip in a
@@ -87,7 +87,7 @@ const (
 	defaultJitter              = 0.2
 	defaultHalfOpenProbes      = 1
 
-	// windowBuckets is the number of gobreaker buckets in Window.
+	// windowBuckets is the number of buckets in Window.
 	windowBuckets = 10
 
 	// maxDuration bounds Window, OpenBase and OpenMax (2^62ns, about 146

@@ -19,19 +19,43 @@ const gbTimeout = time.Nanosecond
 // maxTrips saturates the trip count; OpenMax is reached long before.
 const maxTrips = 1 << 30
 
-// errFailure and errIgnored are what a done function reports to gobreaker:
+// errFailure is what a done function reports to gobreaker for a Failure:
 // the Classifier has already decided, gobreaker only needs the verdict.
-var (
-	errFailure = errors.New("herz/breaker: failure")
-	errIgnored = errors.New("herz/breaker: ignored")
+var errFailure = errors.New("herz/breaker: failure")
+
+// gbSuccess and gbFailure are the requests a done function runs through
+// gobreaker's Execute to report a result. They are plain functions, so that
+// reporting allocates nothing.
+func gbSuccess() (struct{}, error) { return struct{}{}, nil }
+func gbFailure() (struct{}, error) { return struct{}{}, errFailure }
+
+// gbTrip is gobreaker's ReadyToTrip. The Registry counts the closed state's
+// results itself (see window) and reports a failure to a closed gobreaker
+// only when its own counts say the breaker trips.
+func gbTrip(gobreaker.Counts) bool { return true }
+
+// The mode of an entry packs the state the Registry last saw gobreaker in
+// with a generation that every state change increments: gen<<modeBits |
+// State. A done function carries the mode its call was allowed in and counts
+// for nothing if the mode has changed since, as gobreaker ignores the results
+// of requests made before its last state change.
+const (
+	modeBits  = 2
+	stateMask = 1<<modeBits - 1
 )
+
+func modeState(mode uint64) State { return State(mode & stateMask) }
 
 // Registry holds one circuit breaker per key, created on first use and
 // bounded by Config.MaxKeys (least recently allowed evicted first).
 // A Registry is safe for concurrent use.
 type Registry struct {
-	cfg   Config    // frozen copy, defaults filled in
-	epoch time.Time // origin of the monotonic nanosecond clock of now()
+	cfg    Config    // frozen copy, defaults filled in
+	epoch  time.Time // origin of the monotonic nanosecond clock of now()
+	period int64     // window bucket length, ns
+
+	// tickets hands out the once-only flags of done functions.
+	tickets atomic.Pointer[ticketSlab]
 
 	// mu guards keys and the LRU list (head, tail and every entry's
 	// prev/next). It is never held while an entry's mu is taken.
@@ -40,15 +64,22 @@ type Registry struct {
 	head, tail *entry // most and least recently allowed
 }
 
-// entry is one key's breaker.
+// entry is one key's breaker. gobreaker holds its state machine: the state,
+// the transitions and their hook, the open timeout and the half-open success
+// count. The entry counts the closed state's results, decides when to trip,
+// keeps the open interval and admits the half-open probes.
 type entry struct {
 	r   *Registry
 	key string
-	gb  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	gb  *gobreaker.CircuitBreaker[struct{}]
 
+	// mode is gobreaker's state as of its last state change, with a
+	// generation (see modeBits). Written only under mu (by onGBStateChange),
+	// read without it by Allow's fast paths.
+	mode atomic.Uint64
 	// holdUntil is the end of the open interval in Registry.now() units
-	// (0 when never opened). Written only under mu (by onGBStateChange),
-	// read without it by the rejection fast path.
+	// (0 when never opened). Written only under mu (by onGBStateChange,
+	// before mode), read without it by the rejection fast path.
 	holdUntil atomic.Int64
 	// evicted is set under Registry.mu when the entry leaves the registry.
 	evicted atomic.Bool
@@ -60,6 +91,8 @@ type entry struct {
 	// OnStateChange hook (which gobreaker calls under its own mutex) runs
 	// with mu held and only records. Registry.mu is never taken under mu.
 	mu         sync.Mutex
+	win        window   // the closed state's results
+	probes     uint32   // half-open probe slots taken in this generation
 	trips      int64    // trips since the last full recovery
 	closedAt   int64    // when it last closed from half-open, valid if recovered
 	recovered  bool     // it closed from half-open since the last trip
@@ -79,9 +112,10 @@ func New(cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	return &Registry{
-		cfg:   cfg,
-		epoch: time.Now(),
-		keys:  make(map[string]*entry),
+		cfg:    cfg,
+		epoch:  time.Now(),
+		period: int64((cfg.Window + windowBuckets - 1) / windowBuckets), // ≥ 1: Window ≥ 1 once defaulted
+		keys:   make(map[string]*entry),
 	}, nil
 }
 
@@ -98,88 +132,165 @@ func (r *Registry) now() int64 { return int64(time.Since(r.epoch)) }
 // If it may not, done is nil and err is an [*OpenError] wrapping [ErrOpen]:
 // the breaker is open, or half-open with all its probe slots taken.
 //
-// The rejection of an open breaker takes no lock but the Registry's and
-// allocates only the error.
+// Allowing a call to a closed breaker takes no lock but the Registry's and
+// allocates only done; reporting a result to it takes the key's lock and
+// reads the clock once. The rejection of an open breaker takes no lock but
+// the Registry's and allocates only the error.
 func (r *Registry) Allow(key string) (done func(err error), err error) {
 	for {
 		e := r.lookup(key)
-		now := r.now()
-		if hold := e.holdUntil.Load(); now < hold {
-			return nil, &OpenError{Key: key, State: StateOpen, RetryIn: time.Duration(hold - now)}
-		}
-		e.mu.Lock()
-		if e.evicted.Load() {
-			// Evicted between lookup and Lock: ask again, which creates
-			// a fresh entry for key.
-			e.mu.Unlock()
-			continue
-		}
-		// Re-check under mu: another goroutine may have tripped the
-		// breaker since the fast path, and gb would already call it
-		// half-open. The earlier now is good enough: a trip since then
-		// set a hold beyond it.
-		if hold := e.holdUntil.Load(); now < hold {
-			e.mu.Unlock()
-			return nil, &OpenError{Key: key, State: StateOpen, RetryIn: time.Duration(hold - now)}
-		}
-		gbDone, gbErr := e.gb.Allow()
-		deliver := e.claimDeliveryLocked()
-		e.mu.Unlock()
-		if deliver {
-			e.deliver()
-		}
-		if gbErr != nil {
-			// ErrTooManyRequests: half-open with every probe slot taken.
-			// ErrOpenState: only when the hold and gobreaker's 1ns
-			// timeout end within the same nanosecond.
-			st := StateHalfOpen
-			if errors.Is(gbErr, gobreaker.ErrOpenState) {
-				st = StateOpen
+		mode := e.mode.Load()
+		switch modeState(mode) {
+		case StateClosed:
+			if !e.evicted.Load() {
+				return e.admit(mode), nil
 			}
-			return nil, &OpenError{Key: key, State: st}
+			continue // evicted since lookup: ask again for a fresh entry
+		case StateOpen:
+			now := r.now()
+			if hold := e.holdUntil.Load(); now < hold {
+				return nil, &OpenError{Key: key, State: StateOpen, RetryIn: time.Duration(hold - now)}
+			}
 		}
-		c := &call{e: e, gbDone: gbDone}
-		return c.done, nil
+		if done, err := e.allowLocked(); done != nil || err != nil {
+			return done, err
+		}
+		// Evicted between lookup and Lock: ask again, which creates a
+		// fresh entry for key.
 	}
 }
 
-// call is one allowed call waiting for its result.
-type call struct {
-	e        *entry
-	gbDone   func(error)
-	finished atomic.Bool
-}
-
-// done reports the call's result once; later calls are no-ops.
-func (c *call) done(err error) {
-	if !c.finished.CompareAndSwap(false, true) {
-		return
-	}
-	e := c.e
-	var verdict error
-	switch e.r.cfg.Classify(err) { // user code: called with no lock held
-	case Success:
-		verdict = nil
-	case Ignore:
-		verdict = errIgnored
-	default:
-		verdict = errFailure
-	}
+// allowLocked is Allow for a breaker that is not plainly closed: open with
+// its hold over, or half-open. It returns two nils if e was evicted.
+func (e *entry) allowLocked() (done func(error), err error) {
 	e.mu.Lock()
-	// While the breaker is held open, every call still out was allowed
-	// before the trip that opened it, and gobreaker would discard its
-	// result as belonging to an older generation, but only after moving
-	// itself to half-open (its own timeout is 1ns). Drop it here instead.
-	// An evicted entry's results count for nothing either.
-	if e.evicted.Load() || e.r.now() < e.holdUntil.Load() {
+	if e.evicted.Load() {
 		e.mu.Unlock()
-		return
+		return nil, nil
 	}
-	c.gbDone(verdict)
+	mode := e.mode.Load()
+	if modeState(mode) == StateOpen {
+		// Re-check under mu: another goroutine may have tripped the
+		// breaker again since the fast path.
+		now := e.r.now()
+		if hold := e.holdUntil.Load(); now < hold {
+			e.mu.Unlock()
+			return nil, &OpenError{Key: e.key, State: StateOpen, RetryIn: time.Duration(hold - now)}
+		}
+		// The hold is over, and so is gobreaker's 1ns timeout: asking
+		// gobreaker its state moves it to half-open (onGBStateChange).
+		e.gb.State()
+		mode = e.mode.Load()
+	}
+	admitted := false
+	switch modeState(mode) {
+	case StateClosed: // closed by another goroutine's probe meanwhile
+		admitted = true
+	case StateHalfOpen:
+		if e.probes < e.r.cfg.HalfOpenProbes {
+			e.probes++
+			admitted = true
+		} else {
+			err = &OpenError{Key: e.key, State: StateHalfOpen}
+		}
+	default:
+		// Still open: the hold and gobreaker's timeout ended within the
+		// same nanosecond.
+		err = &OpenError{Key: e.key, State: StateOpen}
+	}
 	deliver := e.claimDeliveryLocked()
 	e.mu.Unlock()
 	if deliver {
 		e.deliver()
+	}
+	if admitted {
+		done = e.admit(mode)
+	}
+	return done, err
+}
+
+// admit returns the done function of a call allowed in mode. The closure is
+// the call's only allocation: its once-only flag is a bit of a shared
+// ticketSlab.
+func (e *entry) admit(mode uint64) func(error) {
+	word, bit := e.r.ticket()
+	return func(err error) {
+		if word.Or(bit)&bit != 0 {
+			return // reported already
+		}
+		e.report(mode, err)
+	}
+}
+
+// report counts the result err of a call allowed in mode.
+func (e *entry) report(mode uint64, err error) {
+	outcome := e.r.cfg.Classify(err) // user code: called with no lock held
+	st := modeState(mode)
+	if outcome == Ignore && st == StateClosed {
+		return // counts neither way
+	}
+	e.mu.Lock()
+	// A result from before the last state change counts for nothing:
+	// while the breaker is held open every call still out was allowed
+	// before the trip, and a late result from a closed or half-open round
+	// that ended says nothing about the current one. An evicted entry's
+	// results count for nothing either.
+	if e.evicted.Load() || e.mode.Load() != mode {
+		e.mu.Unlock()
+		return
+	}
+	if st == StateClosed {
+		now := e.r.now()
+		if outcome == Success {
+			e.win.success(now)
+		} else {
+			e.win.failure(now)
+			if e.r.cfg.tripsOn(&e.win) {
+				e.gb.Execute(gbFailure) // trips gobreaker (gbTrip), calling onGBStateChange
+			}
+		}
+	} else { // half-open: gobreaker closes after HalfOpenProbes successes, reopens on a failure
+		switch outcome {
+		case Success:
+			e.gb.Execute(gbSuccess)
+		case Ignore:
+			e.probes-- // frees the probe slot
+		default:
+			e.gb.Execute(gbFailure)
+		}
+	}
+	deliver := e.claimDeliveryLocked()
+	e.mu.Unlock()
+	if deliver {
+		e.deliver()
+	}
+}
+
+// ticketSlab holds the once-only flags of done functions, one bit each: a
+// done function sets its bit and reports only if it was clear. Bits are
+// never reused; a slab is garbage once the done functions holding its bits
+// are, so a call costs 1/ticketsPerSlab of an allocation for its flag.
+type ticketSlab struct {
+	next atomic.Uint32 // the next bit to hand out
+	bits [ticketsPerSlab / 64]atomic.Uint64
+}
+
+const ticketsPerSlab = 4096
+
+// ticket returns a fresh once-only flag: bit in *word.
+func (r *Registry) ticket() (word *atomic.Uint64, bit uint64) {
+	for {
+		s := r.tickets.Load()
+		if s != nil {
+			if i := s.next.Add(1) - 1; i < ticketsPerSlab {
+				return &s.bits[i/64], 1 << (i % 64)
+			}
+		}
+		// Full (or none yet): install a fresh slab; if another goroutine
+		// did first, take a ticket from its slab. A full slab's next only
+		// grows by one per goroutine that loaded it before the swap, so
+		// it never wraps around to bits already handed out.
+		r.tickets.CompareAndSwap(s, new(ticketSlab))
 	}
 }
 
@@ -221,15 +332,18 @@ func (r *Registry) Len() int {
 
 // state returns e's current state.
 func (e *entry) state() State {
-	if e.r.now() < e.holdUntil.Load() {
-		return StateOpen
+	// gobreaker changes state on its own only from open to half-open,
+	// when asked after its timeout: a closed or half-open mode is current.
+	if s := modeState(e.mode.Load()); s != StateOpen || e.r.now() < e.holdUntil.Load() {
+		return s
 	}
 	e.mu.Lock()
-	if e.r.now() < e.holdUntil.Load() {
+	if s := modeState(e.mode.Load()); s != StateOpen || e.r.now() < e.holdUntil.Load() {
 		e.mu.Unlock()
-		return StateOpen
+		return s
 	}
-	s := fromGB(e.gb.State())
+	e.gb.State() // moves gobreaker to half-open (onGBStateChange)
+	s := modeState(e.mode.Load())
 	deliver := e.claimDeliveryLocked()
 	e.mu.Unlock()
 	if deliver {
@@ -306,29 +420,28 @@ func (r *Registry) unlinkLocked(e *entry) {
 // newEntry returns a new closed breaker for key.
 func (r *Registry) newEntry(key string) *entry {
 	e := &entry{r: r, key: key}
-	cfg := &r.cfg
-	e.gb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:          key,
-		MaxRequests:   cfg.HalfOpenProbes,
-		Interval:      cfg.Window,
-		BucketPeriod:  cfg.Window / windowBuckets, // 0 (one fixed window) for a Window under 10ns
+	e.win.reset(r.period, r.now())
+	e.gb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        key,
+		MaxRequests: r.cfg.HalfOpenProbes,
+		// Interval 0: gobreaker never clears its counts while closed;
+		// it sees only the failure that trips it (see gbTrip).
 		Timeout:       gbTimeout,
-		ReadyToTrip:   cfg.readyToTrip,
+		ReadyToTrip:   gbTrip,
 		OnStateChange: e.onGBStateChange,
-		IsExcluded:    func(err error) bool { return err == errIgnored },
 	})
 	return e
 }
 
-// readyToTrip is gobreaker's ReadyToTrip, called after a failure in the
-// closed state.
-func (cfg *Config) readyToTrip(c gobreaker.Counts) bool {
-	if c.ConsecutiveFailures >= cfg.ConsecutiveFailures {
+// tripsOn reports whether a closed breaker whose results are w trips, which
+// it is asked after each failure.
+func (cfg *Config) tripsOn(w *window) bool {
+	if w.consecutiveFailures() >= uint64(cfg.ConsecutiveFailures) {
 		return true
 	}
-	counted := uint64(c.TotalSuccesses) + uint64(c.TotalFailures)
+	counted := w.successes + w.failures
 	return counted >= uint64(cfg.MinRequests) &&
-		float64(c.TotalFailures) >= cfg.FailureRatio*float64(counted)
+		float64(w.failures) >= cfg.FailureRatio*float64(counted)
 }
 
 // onGBStateChange is gobreaker's OnStateChange. gobreaker calls it under its
@@ -346,10 +459,15 @@ func (e *entry) onGBStateChange(_ string, from, to gobreaker.State) {
 			e.trips++
 		}
 		e.holdUntil.Store(now + int64(e.r.openInterval(e.trips)))
+	case gobreaker.StateHalfOpen:
+		e.probes = 0
 	case gobreaker.StateClosed:
 		e.recovered = true
 		e.closedAt = now
+		e.win.reset(e.r.period, now)
 	}
+	// After holdUntil: a goroutine that sees the new mode sees the hold.
+	e.mode.Store((e.mode.Load()>>modeBits+1)<<modeBits | uint64(fromGB(to)))
 	if e.r.cfg.OnStateChange != nil && !e.evicted.Load() {
 		e.pending = append(e.pending, change{fromGB(from), fromGB(to)})
 	}

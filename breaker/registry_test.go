@@ -724,3 +724,151 @@ func TestRegistryLongestDurationsDoNotOverflow(t *testing.T) {
 		wantState(t, r, "k", breaker.StateOpen)
 	})
 }
+
+func TestRegistryResultOfACallAllowedBeforeAStateChangeCountsForNothing(t *testing.T) {
+	tests := []struct {
+		name  string
+		until breaker.State // the state the breaker is brought to before the stale result
+	}{
+		{"reported while open", breaker.StateOpen},
+		{"reported while half-open", breaker.StateHalfOpen},
+		{"reported after closing again", breaker.StateClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newRegistry(t, breaker.Config{ConsecutiveFailures: 1, Jitter: -1, OpenBase: time.Second})
+				stale, err := r.Allow("k") // allowed while closed
+				if err != nil {
+					t.Fatal(err)
+				}
+				report(t, r, "k", 1, errBoom) // trips
+				var probe func(error)
+				if tc.until != breaker.StateOpen {
+					time.Sleep(time.Second)
+					if probe, err = r.Allow("k"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if tc.until == breaker.StateClosed {
+					probe(nil)
+				}
+				wantState(t, r, "k", tc.until)
+				stale(errBoom) // would trip or reopen the breaker if it counted
+				wantState(t, r, "k", tc.until)
+				if tc.until == breaker.StateHalfOpen {
+					probe(nil)
+					wantState(t, r, "k", breaker.StateClosed)
+				}
+				if got := breaker.Trips(r, "k"); got != 1 {
+					t.Fatalf("Trips = %d; want 1", got)
+				}
+			})
+		})
+	}
+}
+
+func TestRegistryResultCountsInTheWindowOfWhenItIsReported(t *testing.T) {
+	t.Run("a call longer than the window counts", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newRegistry(t, breaker.Config{ConsecutiveFailures: 1, Window: 10 * time.Second})
+			done, err := r.Allow("k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Minute)
+			done(errBoom)
+			wantState(t, r, "k", breaker.StateOpen)
+		})
+	})
+	t.Run("a failure reported after the window does not extend an aged-out run", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newRegistry(t, breaker.Config{ConsecutiveFailures: 2, Window: 10 * time.Second})
+			done, err := r.Allow("k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, r, "k", 1, errBoom)
+			time.Sleep(11 * time.Second)
+			done(errBoom)
+			wantState(t, r, "k", breaker.StateClosed)
+			report(t, r, "k", 1, errBoom)
+			wantState(t, r, "k", breaker.StateOpen)
+		})
+	})
+}
+
+// TestRegistryDoneIsOnceOnlyForManyCallsInFlight calls the done functions of
+// more calls than one ticket slab holds twice each, concurrently, and checks
+// that each result was classified (and so counted) once.
+func TestRegistryDoneIsOnceOnlyForManyCallsInFlight(t *testing.T) {
+	const calls = 10_000
+	var classified atomic.Int64
+	r := newRegistry(t, breaker.Config{Classify: func(err error) breaker.Outcome {
+		classified.Add(1)
+		return breaker.DefaultClassifier(err)
+	}})
+	dones := make([]func(error), calls)
+	for i := range dones {
+		done, err := r.Allow("k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dones[i] = done
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for _, done := range dones {
+				done(nil)
+			}
+		})
+	}
+	wg.Wait()
+	if got := classified.Load(); got != calls {
+		t.Fatalf("%d results classified for %d calls", got, calls)
+	}
+}
+
+// TestRegistryAllocations holds the allocation budget of the paths every
+// request takes (herz may add at most 2 allocations per HTTP request).
+func TestRegistryAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	r := newRegistry(t, breaker.Config{ConsecutiveFailures: 1, OpenBase: time.Hour, OpenMax: time.Hour})
+	report(t, r, "open:1", 1, errBoom)
+	tests := []struct {
+		name string
+		max  float64
+		call func()
+	}{
+		{"closed success (Allow + done(nil))", 1, func() {
+			done, err := r.Allow("closed:1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(nil)
+		}},
+		{"closed ignore (Allow + done(context.Canceled))", 1, func() {
+			done, err := r.Allow("closed:1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(context.Canceled)
+		}},
+		{"open rejection", 1, func() {
+			if _, err := r.Allow("open:1"); err == nil {
+				t.Fatal("open breaker allowed a call")
+			}
+		}},
+		{"State", 0, func() { _ = r.State("closed:1") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := testing.AllocsPerRun(1000, tc.call); got > tc.max {
+				t.Fatalf("%v allocations per call; want at most %v", got, tc.max)
+			}
+		})
+	}
+}
