@@ -123,13 +123,19 @@ func TestDSNWithSessionTimeouts(t *testing.T) {
 		got  func() (string, error)
 		want string
 	}{
-		{func() (string, error) { return testenv.PGDSNWithIdleSessionTimeout(testenv.DefaultPGDSN, 1500*time.Microsecond) },
+		{func() (string, error) {
+			return testenv.PGDSNWithIdleSessionTimeout(testenv.DefaultPGDSN, 1500*time.Microsecond)
+		},
 			"postgres://postgres@127.0.0.1:5432/test?idle_session_timeout=2&sslmode=disable"},
 		{func() (string, error) { return testenv.PGDSNWithIdleSessionTimeout("host=h dbname=x ", time.Second) },
 			"host=h dbname=x idle_session_timeout=1000"},
-		{func() (string, error) { return testenv.MySQLDSNWithWaitTimeout(testenv.DefaultMySQLDSN, 1500*time.Millisecond) },
+		{func() (string, error) {
+			return testenv.MySQLDSNWithWaitTimeout(testenv.DefaultMySQLDSN, 1500*time.Millisecond)
+		},
 			"root@tcp(127.0.0.1:3306)/test?wait_timeout=2"},
-		{func() (string, error) { return testenv.MySQLDSNWithWaitTimeout("u@tcp(h)/x?parseTime=true", time.Second) },
+		{func() (string, error) {
+			return testenv.MySQLDSNWithWaitTimeout("u@tcp(h)/x?parseTime=true", time.Second)
+		},
 			"u@tcp(h)/x?parseTime=true&wait_timeout=1"},
 	} {
 		if got, err := tc.got(); err != nil || got != tc.want {

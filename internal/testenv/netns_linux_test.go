@@ -91,7 +91,7 @@ func TestBlackholePortDropsBothWaysWithoutFINOrRST(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		port := ln.Addr().(*net.TCPAddr).Port
+		port := testenv.Port(t, ln.Addr().String())
 		client, server := connPair(t, ln)
 		mustWrite(t, client, "hello")
 		if got, err := readWithin(server, 5, 5*time.Second); err != nil || got != "hello" {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -56,4 +58,19 @@ func listenTCP(addr string) (*net.TCPListener, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Port returns the port of a "host:port" address such as [HTTPServer.Addr]
+// or [Proxy.Addr], for [BlackholePort]; a bad address fails the test.
+func Port(t testing.TB, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("herz/testenv: Port(%q): %v", addr, err)
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		t.Fatalf("herz/testenv: Port(%q): %v", addr, err)
+	}
+	return int(port)
 }
