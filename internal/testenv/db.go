@@ -323,7 +323,12 @@ func KillIdleMySQL(ctx context.Context, admin *sql.DB) (int, error) {
 	for _, id := range victims {
 		// The ID comes from the server as an integer: safe to format in.
 		if _, err := conn.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatUint(id, 10)); err != nil {
-			continue // gone meanwhile ("Unknown thread id")
+			var still bool
+			q := "SELECT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = " + strconv.FormatUint(id, 10) + ")"
+			if qerr := conn.QueryRowContext(ctx, q).Scan(&still); qerr != nil || still {
+				return killed, fmt.Errorf("herz/testenv: KillIdleMySQL: kill connection %d: %w", id, err)
+			}
+			continue // it ended by itself meanwhile ("Unknown thread id")
 		}
 		killed++
 	}

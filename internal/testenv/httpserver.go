@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -318,21 +319,26 @@ func (s *HTTPServer) GoAway() {
 	if old := s.cur; old != nil {
 		s.cur = nil
 		old.done = make(chan struct{})
+		// Forget drained generations, so a soak calling GoAway in a loop
+		// keeps only those still draining.
+		s.draining = slices.DeleteFunc(s.draining, func(g *httpGen) bool {
+			select {
+			case <-g.done:
+				return true
+			default:
+				return false
+			}
+		})
 		s.draining = append(s.draining, old)
-		lnClosed := make(chan struct{})
 		go func() {
 			defer close(old.done)
 			ctx, cancel := context.WithTimeout(context.Background(), goAwayDrain)
 			defer cancel()
-			shutdownErr := make(chan error, 1)
-			go func() { shutdownErr <- old.srv.Shutdown(ctx) }()
-			<-old.served // Shutdown closed the listener
-			close(lnClosed)
-			if err := <-shutdownErr; err != nil {
+			if err := old.srv.Shutdown(ctx); err != nil {
 				_ = old.srv.Close()
 			}
 		}()
-		<-lnClosed
+		<-old.served // Shutdown closed the listener: the port is free
 	}
 	ln, err := listenTCP(s.addr)
 	if err != nil {
@@ -383,7 +389,7 @@ func (s *HTTPServer) serve(ln net.Listener) *httpGen {
 		protos.SetUnencryptedHTTP2(true)
 	}
 	srv := &http.Server{
-		Handler:     s,
+		Handler:     http.HandlerFunc(s.handle),
 		IdleTimeout: s.opts.IdleTimeout,
 		Protocols:   protos,
 		// Resets and closed connections are the point here, not news.
@@ -412,8 +418,8 @@ func (s *HTTPServer) serve(ln net.Listener) *httpGen {
 	return g
 }
 
-// ServeHTTP is the server's handler; see [HTTPServer] for what it does.
-func (s *HTTPServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// handle is the server's handler; see [HTTPServer] for what it does.
+func (s *HTTPServer) handle(w http.ResponseWriter, r *http.Request) {
 	n := s.requests.Add(1)
 	_, _ = io.Copy(io.Discard, r.Body)
 

@@ -65,6 +65,11 @@ func InNetns(t *testing.T, body func(t *testing.T)) {
 	_, file, line, _ := runtime.Caller(1)
 	token := t.Name() + "@" + filepath.Base(file) + ":" + strconv.Itoa(line)
 	if v, ok := os.LookupEnv(envNetns); ok {
+		// Never mistake a stray variable for a child: that would pass the
+		// test without running body.
+		if _, err := ownNetns(); err != nil {
+			t.Fatalf("herz/testenv: InNetns: %s is set, but %v", envNetns, err)
+		}
 		if v == token {
 			runNetnsChild(t, body)
 		}
@@ -133,6 +138,15 @@ func runNetnsParent(t *testing.T, token string) {
 		t.Fatalf("herz/testenv: start %s in a new network namespace: %v", filepath.Base(exe), err)
 	}
 
+	// Reap the child as soon as it exits, then give the pipe a moment to
+	// drain: a process body left behind may hold the pipe open forever.
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		_ = r.SetReadDeadline(time.Now().Add(time.Second))
+		exited <- err
+	}()
+
 	var childNS string
 	done := false
 	sc := bufio.NewScanner(r)
@@ -145,7 +159,7 @@ func runNetnsParent(t *testing.T, token string) {
 		}
 		done = done || strings.Contains(line, markDone)
 	}
-	waitErr := cmd.Wait()
+	waitErr := <-exited
 
 	if childNS != "" {
 		if pids := processesIn(childNS); len(pids) > 0 {

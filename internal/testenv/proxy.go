@@ -374,7 +374,7 @@ func (c *proxyConn) pipe(dst, src *net.TCPConn) {
 			allowed, spent := c.take(n)
 			if allowed > 0 {
 				if _, werr := dst.Write(buf[:allowed]); werr != nil {
-					c.abort(werr)
+					c.abort()
 					return
 				}
 			}
@@ -388,7 +388,7 @@ func (c *proxyConn) pipe(dst, src *net.TCPConn) {
 				_ = dst.CloseWrite()
 				return
 			}
-			c.abort(err)
+			c.abort()
 			return
 		}
 	}
@@ -396,7 +396,7 @@ func (c *proxyConn) pipe(dst, src *net.TCPConn) {
 
 // abort ends the connection after an I/O error: unless the proxy ended it
 // itself, the error came from a peer, and a reset is passed on as a reset.
-func (c *proxyConn) abort(error) {
+func (c *proxyConn) abort() {
 	if c.ended() {
 		return
 	}
