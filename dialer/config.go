@@ -1,0 +1,159 @@
+package dialer
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/herz-go/herz/adaptive"
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/keepalive"
+)
+
+// Config configures a [Dialer]. The zero value is a good production default:
+// verified connects, kernel-derived keepalive and TCP_USER_TIMEOUT, two dial
+// retries with jittered backoff, a per-address breaker and the evictor on.
+type Config struct {
+	// Timeout bounds one connect attempt (the context may end it sooner).
+	// Default 30s, the same as http.DefaultTransport. Negative is invalid.
+	Timeout time.Duration
+
+	// Keepalive sets TCP keepalive idle/interval/count. Zero fields take the
+	// values of the adaptive Profile, which keeps idle + interval below NAT and
+	// load-balancer idle limits.
+	Keepalive keepalive.Params
+	// DisableKeepalive turns TCP keepalive off.
+	DisableKeepalive bool
+
+	// UserTimeout sets TCP_USER_TIMEOUT (Linux): how long written data may stay
+	// unacknowledged before the kernel drops the connection. Zero takes the
+	// adaptive Profile's value; negative disables it (kernel default, ~15 min).
+	UserTimeout time.Duration
+
+	// DialRetries is the number of extra connect attempts after a failure that
+	// is safe to retry (refused, reset during connect, verification failure,
+	// temporary address or DNS errors). Default 2; negative disables retries.
+	DialRetries int
+	// DialBackoff is the delay before the first retry, doubled per retry with
+	// ±50% jitter. Default 50ms.
+	DialBackoff time.Duration
+	// DialBackoffMax caps the retry delay. Default 1s.
+	DialBackoffMax time.Duration
+
+	// Breaker configures the per-address dial circuit breaker (zero value:
+	// package breaker's defaults).
+	Breaker breaker.Config
+	// DisableBreaker turns the per-address dial breaker off.
+	DisableBreaker bool
+
+	// MaxLifetime closes a connection once it is this old and idle; each
+	// connection's limit is shortened by a random fraction up to LifetimeJitter
+	// so connections do not expire together. Zero means no limit.
+	MaxLifetime time.Duration
+	// LifetimeJitter is the largest fraction of MaxLifetime removed at random.
+	// Default 0.1; must be in [0,1).
+	LifetimeJitter float64
+	// IdleTimeout closes connections idle longer than this. Zero takes the
+	// adaptive Profile's idle timeout; negative disables the idle limit.
+	IdleTimeout time.Duration
+
+	// RefuseStaleWrites makes the first Write after an idle gap refuse the
+	// connection — returning an error wrapping [ErrStale] with zero bytes
+	// written — when the connection is past the peer's learned idle deadline,
+	// past its lifetime, or a probe finds it dead. net/http re-sends a request
+	// whose write failed with nothing written on a fresh connection, so this
+	// removes the idle-close race. Off by default: a raw protocol may not expect
+	// it. package transport turns it on.
+	RefuseStaleWrites bool
+	// ReuseProbeIdle is the idle gap after which that first Write probes the
+	// socket. Default 1ms (one syscall, ~0.5µs). Negative disables the probe,
+	// leaving the learned-deadline and lifetime checks.
+	ReuseProbeIdle time.Duration
+
+	// DisableEvictor turns the background evictor off ([Dialer.EvictStale] still works).
+	DisableEvictor bool
+	// ProbeInterval is how often the evictor probes an idle connection (and
+	// reads its TCP_INFO to score it). Zero takes the adaptive Profile's probe
+	// interval (0.6–0.85 × tcp_fin_timeout); negative disables background probes.
+	ProbeInterval time.Duration
+	// EvictThreshold is the health score below which an idle connection is
+	// evicted. Default 0.5; must be in [0,1].
+	EvictThreshold float64
+
+	// Profile supplies kernel-derived timeouts. Default: a Source reading /proc/sys.
+	Profile *adaptive.Source
+	// Learner learns each peer's idle timeout. Default: a private Learner.
+	// Share one between Dialers to share what they learn.
+	Learner *adaptive.Learner
+
+	// LocalAddr, if set, is the local address to dial from.
+	LocalAddr net.Addr
+	// Resolver, if set, resolves host names.
+	Resolver *net.Resolver
+	// Control, if set, runs after herz's own socket options are applied.
+	Control func(network, address string, c syscall.RawConn) error
+
+	// MeterProvider records OpenTelemetry metrics. Default: the global one.
+	MeterProvider metric.MeterProvider
+}
+
+const (
+	defaultTimeout        = 30 * time.Second
+	defaultDialRetries    = 2
+	defaultDialBackoff    = 50 * time.Millisecond
+	defaultDialBackoffMax = time.Second
+	defaultLifetimeJitter = 0.1
+	defaultReuseProbeIdle = time.Millisecond
+	defaultEvictThreshold = 0.5
+)
+
+// withDefaults validates c and returns the frozen copy a Dialer keeps.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.Timeout < 0:
+		return c, fmt.Errorf("herz/dialer: Config.Timeout must not be negative, got %v", c.Timeout)
+	case c.DialBackoff < 0:
+		return c, fmt.Errorf("herz/dialer: Config.DialBackoff must not be negative, got %v", c.DialBackoff)
+	case c.DialBackoffMax < 0:
+		return c, fmt.Errorf("herz/dialer: Config.DialBackoffMax must not be negative, got %v", c.DialBackoffMax)
+	case c.MaxLifetime < 0:
+		return c, fmt.Errorf("herz/dialer: Config.MaxLifetime must not be negative, got %v", c.MaxLifetime)
+	case c.LifetimeJitter < 0 || c.LifetimeJitter >= 1:
+		return c, fmt.Errorf("herz/dialer: Config.LifetimeJitter must be in [0,1), got %v", c.LifetimeJitter)
+	case c.EvictThreshold < 0 || c.EvictThreshold > 1:
+		return c, fmt.Errorf("herz/dialer: Config.EvictThreshold must be in [0,1], got %v", c.EvictThreshold)
+	}
+	if err := c.Keepalive.Validate(); err != nil {
+		return c, fmt.Errorf("herz/dialer: Config.Keepalive: %w", err)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = defaultTimeout
+	}
+	if c.DialRetries == 0 {
+		c.DialRetries = defaultDialRetries
+	} else if c.DialRetries < 0 {
+		c.DialRetries = 0
+	}
+	if c.DialBackoff == 0 {
+		c.DialBackoff = defaultDialBackoff
+	}
+	if c.DialBackoffMax == 0 {
+		c.DialBackoffMax = defaultDialBackoffMax
+	}
+	if c.DialBackoffMax < c.DialBackoff {
+		return c, fmt.Errorf("herz/dialer: Config.DialBackoffMax (%v) must not be below Config.DialBackoff (%v)", c.DialBackoffMax, c.DialBackoff)
+	}
+	if c.LifetimeJitter == 0 {
+		c.LifetimeJitter = defaultLifetimeJitter
+	}
+	if c.ReuseProbeIdle == 0 {
+		c.ReuseProbeIdle = defaultReuseProbeIdle
+	}
+	if c.EvictThreshold == 0 {
+		c.EvictThreshold = defaultEvictThreshold
+	}
+	return c, nil
+}

@@ -1,0 +1,411 @@
+package dialer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/herz-go/herz/adaptive"
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/internal/retry"
+	"github.com/herz-go/herz/internal/sockopt"
+	"github.com/herz-go/herz/internal/telemetry"
+	"github.com/herz-go/herz/keepalive"
+)
+
+// Dialer makes verified, tracked connections. It is safe for concurrent use.
+// Close stops its evictor; connections it made stay usable until closed.
+type Dialer struct {
+	cfg      Config // frozen copy with defaults
+	epoch    time.Time
+	profile  *adaptive.Source
+	learner  *adaptive.Learner
+	breakers *breaker.Registry // nil when disabled
+	rec      *telemetry.Recorder
+	policy   retry.Policy
+	unreg    func() error
+	health   peerTable
+
+	// mu guards conns, closed and the evictor's scheduling state.
+	mu     sync.Mutex
+	conns  []*Conn
+	closed bool
+	ev     evictor
+
+	stats counters
+}
+
+// New returns a Dialer for cfg. Invalid fields give an error naming the field.
+func New(cfg Config) (*Dialer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d := &Dialer{cfg: cfg, epoch: time.Now()}
+	d.policy = retry.Policy{Initial: cfg.DialBackoff, Max: cfg.DialBackoffMax, Multiplier: 2, Jitter: 0.5}.WithDefaults()
+	if d.profile = cfg.Profile; d.profile == nil {
+		// A kernel that cannot be read is not fatal: the Source falls back to
+		// documented defaults and keeps the problem in Err().
+		if d.profile, err = adaptive.NewSource(adaptive.SourceConfig{}); err != nil {
+			return nil, fmt.Errorf("herz/dialer: adaptive profile: %w", err)
+		}
+	}
+	if d.learner = cfg.Learner; d.learner == nil {
+		if d.learner, err = adaptive.NewLearner(adaptive.LearnerConfig{}); err != nil {
+			return nil, fmt.Errorf("herz/dialer: learner: %w", err)
+		}
+	}
+	if d.rec, err = telemetry.New(cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("herz/dialer: telemetry: %w", err)
+	}
+	if !cfg.DisableBreaker {
+		bc := cfg.Breaker
+		user := bc.OnStateChange
+		bc.OnStateChange = func(key string, from, to breaker.State) {
+			d.rec.BreakerTransition(context.Background(), key, from.String(), to.String())
+			if user != nil {
+				user(key, from, to)
+			}
+		}
+		if d.breakers, err = breaker.New(bc); err != nil {
+			return nil, fmt.Errorf("herz/dialer: Config.Breaker: %w", err)
+		}
+	}
+	d.health.init()
+	d.unreg, err = d.rec.ObserveConns(d.observeConns)
+	if err != nil {
+		return nil, fmt.Errorf("herz/dialer: telemetry: %w", err)
+	}
+	return d, nil
+}
+
+// Must is like [New] but panics on an invalid Config; for package-level defaults.
+func Must(cfg Config) *Dialer {
+	d, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// Close stops the evictor and unregisters metrics callbacks. Connections
+// already made keep working; closing them is their owners' job. Dials after
+// Close fail with [ErrClosed].
+func (d *Dialer) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	d.stopEvictor()
+	if d.unreg != nil {
+		return d.unreg()
+	}
+	return nil
+}
+
+// Learner returns the idle-timeout learner the Dialer reports to, so adapters
+// can add hints (Keep-Alive headers, wait_timeout) for the same peers.
+func (d *Dialer) Learner() *adaptive.Learner { return d.learner }
+
+// Profile returns the current kernel-derived profile.
+func (d *Dialer) Profile() adaptive.Profile { return d.profile.Profile() }
+
+// Breakers returns the per-address dial breakers (nil when disabled).
+func (d *Dialer) Breakers() *breaker.Registry { return d.breakers }
+
+// DialContext connects to addr on network "tcp", "tcp4" or "tcp6", verifies
+// the connection and returns it as a tracked [*Conn]. Other networks (unix)
+// are dialed untracked with the same timeout. Failures are [*DialError]s.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		nd := net.Dialer{Timeout: d.cfg.Timeout, Resolver: d.cfg.Resolver}
+		return nd.DialContext(ctx, network, addr)
+	}
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	var done func(error)
+	if d.breakers != nil {
+		var err error
+		if done, err = d.breakers.Allow(addr); err != nil {
+			d.stats.breakerRejects.Add(1)
+			d.rec.Dial(ctx, addr, 0, "breaker_open")
+			return nil, &DialError{Addr: addr, Kind: "breaker_open", Err: err}
+		}
+	}
+	start := time.Now()
+	c, attempts, err := d.dial(ctx, network, addr)
+	if done != nil {
+		done(err)
+	}
+	d.health.observe(addr, time.Since(start), err == nil)
+	if err != nil {
+		return nil, &DialError{Addr: addr, Kind: kindOf(err), Attempts: attempts, Err: err}
+	}
+	return c, nil
+}
+
+// Dial is DialContext with context.Background().
+func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, addr)
+}
+
+func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, error) {
+	nd := d.netDialer()
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		c, err := d.dialOnce(ctx, &nd, network, addr)
+		d.stats.dials.Add(1)
+		d.rec.Dial(ctx, addr, time.Since(start), kindOf(err))
+		if err == nil {
+			return c, attempt, nil
+		}
+		d.stats.dialErrors.Add(1)
+		if attempt > d.cfg.DialRetries || !retryable(err) {
+			return nil, attempt, err
+		}
+		// Sleep returns at once, without sleeping, when the deadline is closer
+		// than the backoff: the last attempt's error is the one to report.
+		if retry.Sleep(ctx, d.policy.Delay(attempt)) != nil {
+			return nil, attempt, err
+		}
+		d.stats.dialRetries.Add(1)
+	}
+}
+
+// netDialer builds the net.Dialer for one DialContext call from the current
+// profile (it may have been refreshed since the last dial).
+func (d *Dialer) netDialer() net.Dialer {
+	p := d.profile.Profile()
+	nd := net.Dialer{Timeout: d.cfg.Timeout, LocalAddr: d.cfg.LocalAddr, Resolver: d.cfg.Resolver}
+	if d.cfg.DisableKeepalive {
+		nd.KeepAlive = -1
+	} else {
+		nd.KeepAliveConfig = mergeKeepalive(d.cfg.Keepalive, p.Keepalive).KeepAliveConfig()
+	}
+	ut := d.cfg.UserTimeout
+	if ut == 0 {
+		ut = p.UserTimeout
+	}
+	user := d.cfg.Control
+	nd.Control = func(network, address string, c syscall.RawConn) error {
+		if ut > 0 {
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = sockopt.SetUserTimeout(fd, ut) }); err != nil {
+				return err
+			}
+			if serr != nil {
+				return serr
+			}
+		}
+		if user != nil {
+			return user(network, address, c)
+		}
+		return nil
+	}
+	return nd
+}
+
+func mergeKeepalive(set, profile keepalive.Params) keepalive.Params {
+	if set.Idle == 0 {
+		set.Idle = profile.Idle
+	}
+	if set.Interval == 0 {
+		set.Interval = profile.Interval
+	}
+	if set.Count == 0 {
+		set.Count = profile.Count
+	}
+	return set
+}
+
+func (d *Dialer) dialOnce(ctx context.Context, nd *net.Dialer, network, addr string) (*Conn, error) {
+	nc, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok {
+		nc.Close()
+		return nil, fmt.Errorf("herz/dialer: dial %s returned %T, not *net.TCPConn", addr, nc)
+	}
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	if err := sockopt.Verify(raw); err != nil {
+		tcp.Close()
+		ve := &VerifyError{Addr: addr, Check: "so_error", Err: err}
+		if se, ok := err.(*sockopt.VerifyError); ok {
+			ve.Check, ve.Err = se.Check, se.Err
+		}
+		d.stats.verifyFailures.Add(1)
+		d.rec.VerifyFailure(ctx, addr, ve.Check)
+		return nil, ve
+	}
+	if selfConnect(tcp) {
+		// A connect to a local port with no listener can be answered by the
+		// socket itself when the kernel picks the same port as the source
+		// (TCP simultaneous open): "connected", to nobody.
+		tcp.Close()
+		d.stats.verifyFailures.Add(1)
+		d.rec.VerifyFailure(ctx, addr, "self_connect")
+		return nil, &VerifyError{Addr: addr, Check: "self_connect"}
+	}
+	return d.track(tcp, raw, addr), nil
+}
+
+func selfConnect(c *net.TCPConn) bool {
+	l, ok1 := c.LocalAddr().(*net.TCPAddr)
+	r, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	return ok1 && ok2 && l.Port == r.Port && l.IP.Equal(r.IP)
+}
+
+func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn {
+	now := d.now()
+	c := &Conn{tcp: tcp, raw: raw, d: d, peer: addr, created: now}
+	c.lastRead.Store(now)
+	c.lastWrite.Store(now)
+	c.staleCheck.Store(d.cfg.RefuseStaleWrites)
+	if lt := d.cfg.MaxLifetime; lt > 0 {
+		// Each conn loses up to LifetimeJitter of its lifetime at random, so a
+		// pool dialed in one burst does not expire in one burst.
+		cut := time.Duration(rand.Float64() * d.cfg.LifetimeJitter * float64(lt))
+		c.expires = now + int64(lt-cut)
+	}
+	soon := maxSweep
+	if dl, ok := d.learner.IdleDeadline(addr); ok {
+		soon = dl
+	}
+	d.mu.Lock()
+	c.idx = len(d.conns)
+	d.conns = append(d.conns, c)
+	if !d.closed && !d.cfg.DisableEvictor {
+		d.ev.ensure(d, soon)
+	}
+	d.mu.Unlock()
+	return c
+}
+
+func (d *Dialer) untrack(c *Conn) {
+	d.mu.Lock()
+	if i := c.idx; i >= 0 && i < len(d.conns) && d.conns[i] == c {
+		last := len(d.conns) - 1
+		d.conns[i] = d.conns[last]
+		d.conns[i].idx = i
+		d.conns[last] = nil
+		d.conns = d.conns[:last]
+		c.idx = -1
+	}
+	d.mu.Unlock()
+}
+
+// now reads the Dialer's monotonic clock in nanoseconds.
+func (d *Dialer) now() int64 { return int64(time.Since(d.epoch)) }
+
+func (d *Dialer) wall(ns int64) time.Time { return d.epoch.Add(time.Duration(ns)) }
+
+// idleLimit is the configured idle timeout, or the profile's, or 0 for none.
+func (d *Dialer) idleLimit() time.Duration {
+	switch t := d.cfg.IdleTimeout; {
+	case t > 0:
+		return t
+	case t < 0:
+		return 0
+	}
+	return d.profile.Profile().IdleTimeout
+}
+
+// staleReason decides whether an idle connection must not be reused: past
+// its lifetime, past the peer's learned idle deadline or the idle limit, or
+// found dead by a probe.
+func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration) Reason {
+	if c.expires != 0 && now >= c.expires {
+		return ReasonLifetime
+	}
+	if dl, ok := d.learner.IdleDeadline(c.peer); ok && idle >= dl {
+		return ReasonLearnedIdle
+	}
+	if lim := d.idleLimit(); lim > 0 && idle >= lim {
+		return ReasonIdle
+	}
+	if p := d.cfg.ReuseProbeIdle; p > 0 && idle >= p {
+		return probeReason(c.Probe().State)
+	}
+	return ReasonNone
+}
+
+// evict closes c for reason. Unless force is set, it first claims the
+// connection — no write in progress — and gives up if an exchange started or
+// completed since idleFrom was sampled: busy connections are never closed.
+func (d *Dialer) evict(c *Conn, reason Reason, force bool, idleFrom ...int64) bool {
+	if !force {
+		if !c.writers.CompareAndSwap(0, closedSentinel) {
+			return false
+		}
+		lr, lw := c.lastRead.Load(), c.lastWrite.Load()
+		if lw > lr || (len(idleFrom) > 0 && lr != idleFrom[0]) {
+			// Activity slipped in between the check and the claim: release it.
+			// A writer that met the claim refused with nothing written.
+			for !c.writers.CompareAndSwap(closedSentinel, 0) {
+				runtime.Gosched()
+			}
+			return false
+		}
+	}
+	if !c.closed.CompareAndSwap(false, true) {
+		return false
+	}
+	c.writers.Store(closedSentinel)
+	d.untrack(c)
+	c.tcp.Close()
+	d.stats.evictions[reason].Add(1)
+	d.rec.Eviction(context.Background(), c.peer, reason.String())
+	return true
+}
+
+func (d *Dialer) peerClosed(c *Conn, idle time.Duration) {
+	d.stats.peerCloses.Add(1)
+	// Sub-millisecond "idle" closes are Connection: close style hang-ups, not idle timeouts.
+	if idle >= time.Millisecond {
+		d.learner.Observe(c.peer, idle)
+	}
+}
+
+func (d *Dialer) countProbe(c *Conn, s sockopt.State) {
+	if int(s) < len(d.stats.probes) {
+		d.stats.probes[s].Add(1)
+	}
+	d.rec.Probe(context.Background(), c.peer, s.String())
+}
+
+// snapshot copies the tracked connections into buf (reused by the caller).
+func (d *Dialer) snapshot(buf []*Conn) []*Conn {
+	d.mu.Lock()
+	buf = append(buf[:0], d.conns...)
+	d.mu.Unlock()
+	return buf
+}
+
+// Observe feeds one request outcome for peer into its health (EWMA success
+// ratio and latency); adapters call it per request or query.
+func (d *Dialer) Observe(peer string, latency time.Duration, err error) {
+	d.health.observe(peer, latency, err == nil)
+}
+
+// PeerHealth returns the health of peer, if anything was observed for it.
+func (d *Dialer) PeerHealth(peer string) (PeerHealth, bool) { return d.health.get(peer) }

@@ -1,0 +1,346 @@
+package dialer_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/internal/sockopt"
+	"github.com/herz-go/herz/keepalive"
+)
+
+// TestProbeWhileReaderBlocked checks every probe outcome while another
+// goroutine is blocked in Read on the same conn, as net/http's readLoop is:
+// the probe must neither block nor steal bytes.
+func TestProbeWhileReaderBlocked(t *testing.T) {
+	if !sockopt.Supported {
+		t.Skip("probes are Linux-only")
+	}
+	cases := []struct {
+		name   string
+		fault  func(s *net.TCPConn)
+		want   dialer.ProbeState
+		reader bool // the reader gets the data before the probe can see it
+	}{
+		{"alive", func(s *net.TCPConn) {}, dialer.ProbeAlive, true},
+		{"peer closed", func(s *net.TCPConn) { s.Close() }, dialer.ProbePeerClosed, false},
+		{"reset", func(s *net.TCPConn) { s.SetLinger(0); s.Close() }, dialer.ProbeReset, false},
+		{"data pending", func(s *net.TCPConn) { s.Write([]byte("unasked")) }, dialer.ProbeDataPending, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t)
+			d := newDialer(t, dialer.Config{DisableEvictor: true})
+			c := dial(t, d, srv.addr())
+			s := srv.accept(t)
+
+			// A reader blocked in Read, like net/http's readLoop. For the data
+			// case it starts only after the probe so the bytes stay queued.
+			var wg sync.WaitGroup
+			got := make(chan string, 1)
+			startReader := func() {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 64)
+					n, _ := c.Read(buf)
+					got <- string(buf[:n])
+				}()
+			}
+			if tc.want != dialer.ProbeDataPending {
+				startReader()
+				time.Sleep(10 * time.Millisecond) // let it block in Read
+			}
+			tc.fault(s)
+			var r dialer.ProbeResult
+			// A reader blocked in Read consumes a pending RST error (the kernel
+			// reports it once); the probe then sees the closed socket's EOF.
+			// Both say dead, which is what the probe is for.
+			match := func(r dialer.ProbeResult) bool {
+				return r.State == tc.want || (tc.want == dialer.ProbeReset && r.State == dialer.ProbePeerClosed)
+			}
+			if tc.want == dialer.ProbeAlive {
+				r = c.Probe()
+			} else {
+				eventually(t, 2*time.Second, "probe to see "+tc.want.String(), func() bool {
+					r = c.Probe()
+					return match(r)
+				})
+			}
+			if !match(r) {
+				t.Fatalf("probe = %v, want %v", r, tc.want)
+			}
+			if tc.want == dialer.ProbeDataPending {
+				startReader()
+				if msg := <-got; msg != "unasked" {
+					t.Fatalf("reader got %q after the probe, want all of %q", msg, "unasked")
+				}
+			}
+			c.Close()
+			wg.Wait()
+		})
+	}
+}
+
+func TestSelfConnectRejected(t *testing.T) {
+	if !sockopt.Supported {
+		t.Skip("verification is Linux-only")
+	}
+	// Find a free port, then dial it from that same port: with nothing
+	// listening, TCP simultaneous open connects the socket to itself.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	ln.Close()
+	d := newDialer(t, dialer.Config{LocalAddr: addr, DialRetries: -1, DisableBreaker: true, DisableEvictor: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr.String())
+	if err == nil {
+		c.Close()
+		t.Fatal("self-connect was accepted")
+	}
+	var ve *dialer.VerifyError
+	if !errors.As(err, &ve) || ve.Check != "self_connect" {
+		t.Fatalf("err = %v, want a self_connect VerifyError", err)
+	}
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Kind != "self_connect" || !de.Temporary() {
+		t.Fatalf("err = %#v, want a temporary DialError of kind self_connect", err)
+	}
+	if got := d.Stats().VerifyFailures; got != 1 {
+		t.Fatalf("VerifyFailures = %d, want 1", got)
+	}
+}
+
+func TestSocketOptionsApplied(t *testing.T) {
+	if !sockopt.Supported {
+		t.Skip("Linux-only")
+	}
+	srv := newServer(t)
+	d := newDialer(t, dialer.Config{
+		Keepalive:      keepalive.Params{Idle: 7 * time.Second, Interval: 3 * time.Second, Count: 4},
+		UserTimeout:    2500 * time.Millisecond,
+		DisableEvictor: true,
+	})
+	c := dial(t, d, srv.addr())
+	raw, _ := c.SyscallConn()
+	if ut, err := sockopt.UserTimeout(raw); err != nil || ut != 2500*time.Millisecond {
+		t.Fatalf("TCP_USER_TIMEOUT = %v, %v; want 2.5s", ut, err)
+	}
+	var idle, intvl, cnt int
+	raw.Control(func(fd uintptr) {
+		idle, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+		intvl, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
+		cnt, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
+	})
+	if idle != 7 || intvl != 3 || cnt != 4 {
+		t.Fatalf("keepalive idle/intvl/cnt = %d/%d/%d, want 7/3/4", idle, intvl, cnt)
+	}
+	// With nothing configured the adaptive profile's values are used.
+	d2 := newDialer(t, dialer.Config{DisableEvictor: true})
+	c2 := dial(t, d2, srv.addr())
+	raw2, _ := c2.SyscallConn()
+	p := d2.Profile()
+	raw2.Control(func(fd uintptr) {
+		idle, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+		intvl, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
+	})
+	if time.Duration(idle)*time.Second != p.Keepalive.KeepAliveConfig().Idle || time.Duration(intvl)*time.Second != p.Keepalive.KeepAliveConfig().Interval {
+		t.Fatalf("keepalive idle/intvl = %ds/%ds, want the profile's %v", idle, intvl, p.Keepalive)
+	}
+	if ut, _ := sockopt.UserTimeout(raw2); ut != p.UserTimeout.Round(time.Millisecond) {
+		t.Fatalf("TCP_USER_TIMEOUT = %v, want the profile's %v", ut, p.UserTimeout)
+	}
+}
+
+func TestDialRetriesUntilServerComesUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	// The server comes back while the dialer backs off.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	ready := make(chan net.Listener, 1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(30 * time.Millisecond)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			ready <- nil
+			return
+		}
+		ready <- l
+	}()
+	d := newDialer(t, dialer.Config{DialRetries: 20, DialBackoff: 10 * time.Millisecond, DialBackoffMax: 20 * time.Millisecond, DisableEvictor: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	wg.Wait()
+	l := <-ready
+	if l == nil {
+		t.Skip("the port was taken by another process meanwhile")
+	}
+	defer l.Close()
+	if err != nil {
+		t.Fatalf("dial with retries: %v", err)
+	}
+	c.Close()
+	if s := d.Stats(); s.DialRetries == 0 || s.DialErrors == 0 {
+		t.Fatalf("stats = %v, want retries after refused dials", s)
+	}
+}
+
+func TestDialNeverSleepsPastDeadline(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	// A backoff (1s) far longer than the deadline (100ms): the dialer must
+	// give up after the first attempt instead of sleeping past the deadline.
+	d := newDialer(t, dialer.Config{DialRetries: 5, DialBackoff: time.Second, DialBackoffMax: time.Second, DisableBreaker: true, DisableEvictor: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := d.DialContext(ctx, "tcp", addr)
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Kind != "refused" || de.Attempts != 1 {
+		t.Fatalf("err = %v, want a refused DialError after exactly 1 attempt", err)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err = %v does not wrap ECONNREFUSED", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("DialContext returned only after the deadline passed")
+	}
+}
+
+func TestDeadAddressBreakerFailsFast(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	d := newDialer(t, dialer.Config{DialRetries: -1, DisableEvictor: true})
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if _, err := d.DialContext(ctx, "tcp", addr); errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("breaker open after only %d failures", i)
+		}
+	}
+	_, err := d.DialContext(ctx, "tcp", addr)
+	if !errors.Is(err, breaker.ErrOpen) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("err = %v, want breaker.ErrOpen naming %s", err, addr)
+	}
+	var de *dialer.DialError
+	if !errors.As(err, &de) || de.Kind != "breaker_open" {
+		t.Fatalf("err = %v, want DialError kind breaker_open", err)
+	}
+	if d.Stats().BreakerRejects != 1 {
+		t.Fatalf("BreakerRejects = %d, want 1", d.Stats().BreakerRejects)
+	}
+}
+
+func TestStaleWriteRefusedWithNothingWritten(t *testing.T) {
+	if !sockopt.Supported {
+		t.Skip("Linux-only")
+	}
+	srv := newServer(t)
+	d := newDialer(t, dialer.Config{RefuseStaleWrites: true, DisableEvictor: true})
+	c := dial(t, d, srv.addr())
+	s := srv.accept(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go echo(s, 0, &wg)
+	exchange(t, c, "ping") // a completed exchange: the next write is a reuse
+	s.SetLinger(0)
+	s.Close()
+	wg.Wait()
+	time.Sleep(5 * time.Millisecond) // idle gap past ReuseProbeIdle, RST lands
+	n, err := c.Write([]byte("second request"))
+	if n != 0 || !errors.Is(err, dialer.ErrStale) {
+		t.Fatalf("Write = %d, %v; want 0 bytes and ErrStale", n, err)
+	}
+	var se *dialer.StaleError
+	if !errors.As(err, &se) || (se.Reason != dialer.ReasonProbeRST && se.Reason != dialer.ReasonProbeEOF) {
+		t.Fatalf("err = %v, want a probe_rst/probe_eof StaleError", err)
+	}
+	if d.Tracked() != 0 {
+		t.Fatalf("refused conn still tracked")
+	}
+}
+
+func TestStaleCheckNeverRefusesMidRequest(t *testing.T) {
+	srv := newServer(t)
+	learner := newLearnerWith(t, "", 0)
+	d := newDialer(t, dialer.Config{RefuseStaleWrites: true, DisableEvictor: true, Learner: learner})
+	c := dial(t, d, srv.addr())
+	s := srv.accept(t)
+	learner.ObserveHint(srv.addr(), 20*time.Millisecond) // deadline 15ms
+	// Headers, a long pause, then the body: bytes are already on the wire,
+	// so the pause must never make the body write fail.
+	if _, err := c.Write([]byte("POST / HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(40 * time.Millisecond)
+	if _, err := c.Write([]byte("body")); err != nil {
+		t.Fatalf("write mid-request refused: %v", err)
+	}
+	buf := make([]byte, 21)
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	cases := []struct {
+		cfg   dialer.Config
+		field string
+	}{
+		{dialer.Config{Timeout: -1}, "Timeout"},
+		{dialer.Config{DialBackoff: -1}, "DialBackoff"},
+		{dialer.Config{DialBackoffMax: -1}, "DialBackoffMax"},
+		{dialer.Config{DialBackoff: time.Second, DialBackoffMax: time.Millisecond}, "DialBackoffMax"},
+		{dialer.Config{MaxLifetime: -time.Second}, "MaxLifetime"},
+		{dialer.Config{LifetimeJitter: 1}, "LifetimeJitter"},
+		{dialer.Config{LifetimeJitter: -0.1}, "LifetimeJitter"},
+		{dialer.Config{EvictThreshold: 2}, "EvictThreshold"},
+		{dialer.Config{Keepalive: keepalive.Params{Idle: -time.Second}}, "Keepalive"},
+		{dialer.Config{Breaker: breaker.Config{FailureRatio: 3}}, "Breaker"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.field, func(t *testing.T) {
+			d, err := dialer.New(tc.cfg)
+			if err == nil {
+				d.Close()
+				t.Fatal("invalid config accepted")
+			}
+			if !strings.Contains(err.Error(), tc.field) || !strings.HasPrefix(err.Error(), "herz/dialer: ") {
+				t.Fatalf("err = %q, want it to name %s", err, tc.field)
+			}
+		})
+	}
+	d, err := dialer.New(dialer.Config{})
+	if err != nil {
+		t.Fatalf("zero Config: %v", err)
+	}
+	d.Close()
+}
+
+func TestClosedDialerRefusesDials(t *testing.T) {
+	d, _ := dialer.New(dialer.Config{})
+	d.Close()
+	if _, err := d.DialContext(context.Background(), "tcp", "127.0.0.1:1"); !errors.Is(err, dialer.ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+}

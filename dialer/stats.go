@@ -1,0 +1,122 @@
+package dialer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/herz-go/herz/internal/sockopt"
+)
+
+// counters are the Dialer's cumulative statistics (atomics: hot paths bump them).
+type counters struct {
+	dials, dialErrors, dialRetries atomic.Uint64
+	verifyFailures, breakerRejects atomic.Uint64
+	peerCloses                     atomic.Uint64
+	probes                         [5]atomic.Uint64 // by sockopt.State
+	evictions                      [numReasons]atomic.Uint64
+}
+
+// Stats is a snapshot of a Dialer's connections and counters, in the spirit
+// of sql.DBStats. Counters are cumulative since the Dialer was made.
+type Stats struct {
+	// Open is the number of tracked (open) connections; Idle of them are idle.
+	Open, Idle int
+	// Dials counts connect attempts; DialErrors the failed ones; DialRetries the retries.
+	Dials, DialErrors, DialRetries uint64
+	// VerifyFailures counts connects rejected by verification (SO_ERROR, getpeername, self-connect).
+	VerifyFailures uint64
+	// BreakerRejects counts dials refused by an open per-address breaker.
+	BreakerRejects uint64
+	// PeerCloses counts idle connections the peer closed (FIN/RST seen by a read).
+	PeerCloses uint64
+	// Probes counts probe results by name (alive, peer_closed, reset, data_pending, unknown).
+	Probes map[string]uint64
+	// Evictions counts connections herz closed or refused, by reason.
+	Evictions map[string]uint64
+}
+
+// Stats returns a snapshot of d's connections and counters.
+func (d *Dialer) Stats() Stats {
+	s := Stats{
+		Dials:          d.stats.dials.Load(),
+		DialErrors:     d.stats.dialErrors.Load(),
+		DialRetries:    d.stats.dialRetries.Load(),
+		VerifyFailures: d.stats.verifyFailures.Load(),
+		BreakerRejects: d.stats.breakerRejects.Load(),
+		PeerCloses:     d.stats.peerCloses.Load(),
+		Probes:         make(map[string]uint64),
+		Evictions:      make(map[string]uint64),
+	}
+	for i := range d.stats.probes {
+		if v := d.stats.probes[i].Load(); v > 0 {
+			s.Probes[sockopt.State(i).String()] = v
+		}
+	}
+	for r := Reason(1); r < numReasons; r++ {
+		if v := d.stats.evictions[r].Load(); v > 0 {
+			s.Evictions[r.String()] = v
+		}
+	}
+	d.mu.Lock()
+	s.Open = len(d.conns)
+	for _, c := range d.conns {
+		if _, idle := c.idleSince(); idle {
+			s.Idle++
+		}
+	}
+	d.mu.Unlock()
+	return s
+}
+
+// String formats s for humans, one line.
+func (s Stats) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "open=%d idle=%d dials=%d dial_errors=%d dial_retries=%d verify_failures=%d breaker_rejects=%d peer_closes=%d",
+		s.Open, s.Idle, s.Dials, s.DialErrors, s.DialRetries, s.VerifyFailures, s.BreakerRejects, s.PeerCloses)
+	writeMap(&b, " probes", s.Probes)
+	writeMap(&b, " evictions", s.Evictions)
+	return b.String()
+}
+
+func writeMap(b *strings.Builder, name string, m map[string]uint64) {
+	if len(m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteString(name + "{")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(b, "%s=%d", k, m[k])
+	}
+	b.WriteByte('}')
+}
+
+// observeConns reports open and idle connections per peer to telemetry.
+func (d *Dialer) observeConns(observe func(peer string, open, idle int64)) {
+	type oi struct{ open, idle int64 }
+	per := make(map[string]*oi)
+	d.mu.Lock()
+	for _, c := range d.conns {
+		e := per[c.peer]
+		if e == nil {
+			e = &oi{}
+			per[c.peer] = e
+		}
+		e.open++
+		if _, idle := c.idleSince(); idle {
+			e.idle++
+		}
+	}
+	d.mu.Unlock()
+	for p, e := range per {
+		observe(p, e.open, e.idle)
+	}
+}
