@@ -1,0 +1,3 @@
+// Package archtest holds no code: its test enforces herz's dependency
+// direction (ARCHITECTURE.md) by reading `go list -deps`.
+package archtest
