@@ -1,0 +1,184 @@
+// Command chaos is herz's demo: local servers that misbehave on purpose, and
+// what the standard library and herz callers see, side by side.
+//
+//	go run ./examples/chaos     (or: make demo)
+//
+// Everything runs on 127.0.0.1 and ends by itself in well under a minute.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"time"
+
+	"github.com/herz-go/herz/adaptive"
+	"github.com/herz-go/herz/dialer"
+)
+
+func main() {
+	if err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(1)
+	}
+}
+
+func run(w io.Writer) error {
+	fmt.Fprintln(w, "herz chaos demo: misbehaving servers on 127.0.0.1, the standard library and herz side by side")
+	fmt.Fprintln(w)
+	if err := showProfile(w); err != nil {
+		return err
+	}
+	if err := showProbes(w); err != nil {
+		return err
+	}
+	if err := showLearner(w); err != nil {
+		return err
+	}
+	return showScenarios(w)
+}
+
+func section(w io.Writer, title string) {
+	fmt.Fprintf(w, "== %s\n", title)
+}
+
+// showProfile prints what adaptive derived from this kernel's /proc/sys.
+func showProfile(w io.Writer) error {
+	section(w, "1. timeouts derived from this kernel (package adaptive)")
+	src, err := adaptive.NewSource(adaptive.SourceConfig{})
+	if err != nil {
+		return err
+	}
+	if perr := src.Err(); perr != nil {
+		fmt.Fprintf(w, "   (some settings unreadable, documented fallbacks used: %v)\n", perr)
+	}
+	for _, line := range splitLines(src.Profile().String()) {
+		fmt.Fprintf(w, "   %s\n", line)
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// showProbes dials a local server through the herz dialer and shows the
+// probe telling a live connection from one whose server sent FIN, RST or
+// unasked data, while another goroutine is blocked reading the same conn.
+func showProbes(w io.Writer) error {
+	section(w, "2. liveness probe: one MSG_PEEK syscall, never blocking a concurrent reader")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	d, err := dialer.New(dialer.Config{DisableEvictor: true})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	cases := []struct {
+		name   string
+		fault  func(*net.TCPConn)
+		reader bool
+	}{
+		{"healthy idle connection", func(*net.TCPConn) {}, true},
+		{"server closed it (FIN)", func(s *net.TCPConn) { s.Close() }, false},
+		{"server reset it (RST)", func(s *net.TCPConn) { s.SetLinger(0); s.Close() }, false},
+		{"server wrote unasked bytes", func(s *net.TCPConn) { s.Write([]byte("?")) }, false},
+	}
+	for _, tc := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		nc, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+		cancel()
+		if err != nil {
+			return err
+		}
+		c := nc.(*dialer.Conn)
+		sc, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		s := sc.(*net.TCPConn)
+		readerDone := make(chan struct{})
+		if tc.reader {
+			go func() { // like net/http's readLoop
+				defer close(readerDone)
+				c.Read(make([]byte, 1))
+			}()
+			time.Sleep(10 * time.Millisecond)
+		} else {
+			close(readerDone)
+		}
+		tc.fault(s)
+		r := c.Probe()
+		for i := 0; i < 200 && r.State == dialer.ProbeAlive && !tc.reader; i++ {
+			time.Sleep(2 * time.Millisecond) // the FIN/RST crosses loopback
+			r = c.Probe()
+		}
+		fmt.Fprintf(w, "   %-28s -> probe says %s\n", tc.name, r)
+		c.Close()
+		s.Close()
+		<-readerDone
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// showLearner lets a net/http server with IdleTimeout 300ms close idle
+// connections dialed through herz and prints what herz learned.
+func showLearner(w io.Writer) error {
+	const serverIdle = 300 * time.Millisecond
+	section(w, fmt.Sprintf("3. learning a server's idle timeout (net/http server, IdleTimeout %v)", serverIdle))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	srv.Config.IdleTimeout = serverIdle
+	srv.Start()
+	defer srv.Close()
+	d, err := dialer.New(dialer.Config{DisableEvictor: true})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	tr := &http.Transport{DialContext: d.DialContext}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	peer := srv.Listener.Addr().String()
+	for i := 0; i < 4; i++ {
+		before := d.Stats().PeerCloses
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		for j := 0; j < 300 && d.Stats().PeerCloses == before; j++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	est, ok := d.Learner().Estimate(peer)
+	dl, _ := d.Learner().IdleDeadline(peer)
+	if !ok {
+		fmt.Fprintf(w, "   nothing learned yet (stats: %v)\n\n", d.Stats())
+		return nil
+	}
+	fmt.Fprintf(w, "   the server closed %d idle connections; herz learned %v and retires idle connections after %v\n\n",
+		d.Stats().PeerCloses, est.Round(time.Millisecond), dl.Round(time.Millisecond))
+	return nil
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
