@@ -1,0 +1,268 @@
+package transport
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/internal/retry"
+)
+
+// Config configures a [Transport]. The zero value behaves like
+// http.DefaultTransport (proxy from the environment, HTTP/2 attempted over
+// TLS, the same timeouts and pool sizes) plus herz's health checks, stale
+// connection refusal, safe retries with a budget and a per-host breaker.
+//
+// Durations follow net/http's convention where the field has a twin there:
+// zero means the default named in the comment, negative means "none" where
+// the comment says so, and is an error otherwise.
+type Config struct {
+	// Proxy returns the proxy for a request, as http.Transport.Proxy.
+	// Default (nil): http.ProxyFromEnvironment. To never use a proxy, set it
+	// to [NoProxy].
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// TLSClientConfig is passed to the underlying http.Transport untouched
+	// (it is cloned there; "h2" and "http/1.1" are added to NextProtos unless
+	// HTTP/2 is disabled). Default (nil): Go's defaults, which verify
+	// certificates. Nothing insecure is ever set by herz.
+	TLSClientConfig *tls.Config
+
+	// TLSHandshakeTimeout bounds the TLS handshake. Default 10s; negative
+	// means no limit.
+	TLSHandshakeTimeout time.Duration
+	// IdleConnTimeout closes keep-alive connections idle this long (HTTP/1.1
+	// and HTTP/2). Default 90s; negative means no limit (herz's learned idle
+	// deadlines and the dialer's idle limit still apply).
+	IdleConnTimeout time.Duration
+	// MaxIdleConns bounds idle connections across all hosts. Default 100;
+	// negative means no limit.
+	MaxIdleConns int
+	// MaxIdleConnsPerHost bounds idle connections per host. Default (zero):
+	// http.DefaultMaxIdleConnsPerHost (2), as net/http. Negative is invalid.
+	MaxIdleConnsPerHost int
+	// MaxConnsPerHost bounds connections per host, dialing, in use and idle.
+	// Default (zero): no limit. Negative is invalid.
+	MaxConnsPerHost int
+	// ResponseHeaderTimeout bounds the wait for response headers after the
+	// request was written. Default (zero): no limit, as net/http. Negative is
+	// invalid.
+	ResponseHeaderTimeout time.Duration
+	// ExpectContinueTimeout bounds the wait for a 100-continue after sending
+	// headers with "Expect: 100-continue". Default 1s; negative means send
+	// the body at once.
+	ExpectContinueTimeout time.Duration
+
+	// DisableHTTP2 turns HTTP/2 off: only HTTP/1.1 is negotiated.
+	DisableHTTP2 bool
+	// H2C sends http:// requests as HTTP/2 with prior knowledge (no upgrade),
+	// directly to the host: Proxy is not used for them. Default off.
+	H2C bool
+	// H2ReadIdleTimeout is how long an HTTP/2 connection may go without
+	// receiving a frame before a PING health check is sent. Default 3s, so
+	// that with H2PingTimeout a dead connection is found within ~6s; negative
+	// disables the health check (not recommended).
+	H2ReadIdleTimeout time.Duration
+	// H2PingTimeout is how long to wait for the PING's answer before closing
+	// the connection. Default 3s. Negative is invalid.
+	H2PingTimeout time.Duration
+	// H2WriteByteTimeout closes an HTTP/2 connection when a write makes no
+	// progress for this long. Default 10s; negative means no limit.
+	H2WriteByteTimeout time.Duration
+
+	// MaxLifetime closes connections once they are this old (and idle),
+	// each one's limit shortened by up to Dialer.LifetimeJitter (default
+	// 10%) so they do not expire together. net/http has no such limit.
+	// Default 10 min; negative means no limit. Setting both MaxLifetime and
+	// Dialer.MaxLifetime to different values is an error.
+	MaxLifetime time.Duration
+
+	// Retry configures request retries (zero value: on, 2 retries).
+	Retry RetryConfig
+	// Budget bounds the retries across all requests of this Transport.
+	Budget BudgetConfig
+	// AttemptTimeout bounds each attempt (dial, write, wait) until response
+	// headers arrive, so a hung attempt of an idempotent request is retried;
+	// after the headers, the body is bounded only by the request's context.
+	// Default (zero): no per-attempt limit. Negative is invalid.
+	AttemptTimeout time.Duration
+
+	// Breaker configures the per-host (host:port) request breaker: 5xx, 429
+	// and connection errors count as failures (zero value: package breaker's
+	// defaults). An open breaker fails requests at once with an error
+	// wrapping [breaker.ErrOpen].
+	Breaker breaker.Config
+	// DisableBreaker turns the per-host request breaker off.
+	DisableBreaker bool
+
+	// Dialer configures the Transport's own [dialer.Dialer]. RefuseStaleWrites
+	// is always turned on. When Dialer.Learner is nil, the Transport creates a
+	// Learner with MinSamples 1: one observed idle close of a peer is enough
+	// to start refusing reuse before that peer's idle timeout (default 3
+	// would leave the close-while-sending race open for the first closes).
+	Dialer dialer.Config
+
+	// MeterProvider records OpenTelemetry metrics (retries, refused retries,
+	// breaker states, and the dialer's metrics unless Dialer.MeterProvider is
+	// set). Default (nil): the global MeterProvider.
+	MeterProvider metric.MeterProvider
+}
+
+// RetryConfig configures the retries of a [Transport]. Only requests that are
+// safe to re-send are retried (see [Transport.RoundTrip]). The zero value
+// allows 2 retries, 50ms × 2^n backoff capped at 2s with ±50% jitter, and a
+// Retry-After of up to 30s.
+type RetryConfig struct {
+	// MaxRetries is the number of retries after the first attempt. Default
+	// (zero): 2. [NoRetries] disables herz's retries (net/http's own
+	// re-send of a request that wrote nothing stays on).
+	MaxRetries int
+	// Initial is the backoff before the first retry, before jitter.
+	// Default 50ms. Negative is invalid.
+	Initial time.Duration
+	// Max caps the backoff before jitter. Default 2s. Must not be below Initial.
+	Max time.Duration
+	// Multiplier grows the backoff per retry. Default 2; must be ≥ 1.
+	Multiplier float64
+	// Jitter spreads each backoff uniformly over ±Jitter of it. Default 0.5;
+	// must be in [0,1].
+	Jitter float64
+	// MaxRetryAfter caps how long a server's Retry-After is honoured: a 429
+	// or 503 asking for a longer pause (or one past the request's deadline)
+	// is returned to the caller as it is. Default 30s. Negative is invalid.
+	MaxRetryAfter time.Duration
+}
+
+// NoRetries is the [RetryConfig.MaxRetries] value that disables retries.
+const NoRetries = retry.NoRetries
+
+// BudgetConfig configures the retry budget of a [Transport]: over a sliding
+// window of TTL, retries may add at most Ratio × requests plus MinPerSecond ×
+// TTL, so retries cannot multiply an outage. The zero value is 20% plus 10
+// retries per second over 10s.
+type BudgetConfig struct {
+	// Ratio is the share of requests that may be retried. Default 0.2; must
+	// be in [0,1].
+	Ratio float64
+	// MinPerSecond is the floor of retries per second always allowed.
+	// Default 10; [NoFloor] means none; other negative values are invalid.
+	MinPerSecond float64
+	// TTL is the window. Default 10s; must be at least 1s.
+	TTL time.Duration
+}
+
+// NoFloor is the [BudgetConfig.MinPerSecond] value for "no floor".
+const NoFloor = retry.NoFloor
+
+// NoProxy is a Config.Proxy that never uses a proxy.
+func NoProxy(*http.Request) (*url.URL, error) { return nil, nil }
+
+// The defaults of Config's fields.
+const (
+	defaultTLSHandshakeTimeout   = 10 * time.Second
+	defaultIdleConnTimeout       = 90 * time.Second
+	defaultMaxIdleConns          = 100
+	defaultExpectContinueTimeout = time.Second
+	defaultH2ReadIdleTimeout     = 3 * time.Second
+	defaultH2PingTimeout         = 3 * time.Second
+	defaultH2WriteByteTimeout    = 10 * time.Second
+	defaultMaxLifetime           = 10 * time.Minute
+	defaultMaxRetryAfter         = 30 * time.Second
+)
+
+// settings is the frozen, validated form of a Config that a Transport keeps.
+type settings struct {
+	Config
+	policy     retry.Policy
+	maxRetries int
+}
+
+// withDefaults validates c and returns the frozen copy a Transport keeps.
+// Errors name the field.
+func (c Config) withDefaults() (settings, error) {
+	neg := func(name string, d time.Duration) error {
+		return fmt.Errorf("herz/transport: Config.%s must not be negative, got %v", name, d)
+	}
+	switch {
+	case c.MaxIdleConnsPerHost < 0:
+		return settings{}, fmt.Errorf("herz/transport: Config.MaxIdleConnsPerHost must not be negative, got %d", c.MaxIdleConnsPerHost)
+	case c.MaxConnsPerHost < 0:
+		return settings{}, fmt.Errorf("herz/transport: Config.MaxConnsPerHost must not be negative, got %d", c.MaxConnsPerHost)
+	case c.ResponseHeaderTimeout < 0:
+		return settings{}, neg("ResponseHeaderTimeout", c.ResponseHeaderTimeout)
+	case c.H2PingTimeout < 0:
+		return settings{}, neg("H2PingTimeout", c.H2PingTimeout)
+	case c.AttemptTimeout < 0:
+		return settings{}, neg("AttemptTimeout", c.AttemptTimeout)
+	case c.Retry.MaxRetryAfter < 0:
+		return settings{}, neg("Retry.MaxRetryAfter", c.Retry.MaxRetryAfter)
+	case c.H2C && c.DisableHTTP2:
+		return settings{}, fmt.Errorf("herz/transport: Config.H2C and Config.DisableHTTP2 cannot both be set")
+	case c.MaxLifetime != 0 && c.Dialer.MaxLifetime != 0 && c.MaxLifetime != c.Dialer.MaxLifetime:
+		return settings{}, fmt.Errorf("herz/transport: Config.MaxLifetime (%v) and Config.Dialer.MaxLifetime (%v) disagree: set one", c.MaxLifetime, c.Dialer.MaxLifetime)
+	}
+	p := retry.Policy{
+		Initial:    c.Retry.Initial,
+		Max:        c.Retry.Max,
+		Multiplier: c.Retry.Multiplier,
+		Jitter:     c.Retry.Jitter,
+		MaxRetries: c.Retry.MaxRetries,
+	}
+	if err := p.Validate(); err != nil {
+		return settings{}, fmt.Errorf("herz/transport: Config.Retry: %w", err)
+	}
+	s := settings{Config: c, policy: p.WithDefaults(), maxRetries: p.Retries()}
+	if s.Proxy == nil {
+		s.Proxy = http.ProxyFromEnvironment
+	}
+	s.TLSHandshakeTimeout = orDefault(s.TLSHandshakeTimeout, defaultTLSHandshakeTimeout)
+	s.IdleConnTimeout = orDefault(s.IdleConnTimeout, defaultIdleConnTimeout)
+	s.ExpectContinueTimeout = orDefault(s.ExpectContinueTimeout, defaultExpectContinueTimeout)
+	s.H2ReadIdleTimeout = orDefault(s.H2ReadIdleTimeout, defaultH2ReadIdleTimeout)
+	s.H2PingTimeout = orDefault(s.H2PingTimeout, defaultH2PingTimeout)
+	s.H2WriteByteTimeout = orDefault(s.H2WriteByteTimeout, defaultH2WriteByteTimeout)
+	s.Retry.MaxRetryAfter = orDefault(s.Retry.MaxRetryAfter, defaultMaxRetryAfter)
+	switch {
+	case s.MaxIdleConns == 0:
+		s.MaxIdleConns = defaultMaxIdleConns
+	case s.MaxIdleConns < 0:
+		s.MaxIdleConns = 0 // net/http: zero means no limit
+	}
+	switch {
+	case s.MaxLifetime == 0 && s.Dialer.MaxLifetime == 0:
+		s.Dialer.MaxLifetime = defaultMaxLifetime
+	case s.MaxLifetime > 0:
+		s.Dialer.MaxLifetime = s.MaxLifetime
+	case s.MaxLifetime < 0:
+		s.Dialer.MaxLifetime = 0 // the dialer's "no limit"
+	}
+	s.MaxLifetime = s.Dialer.MaxLifetime
+	s.Dialer.RefuseStaleWrites = true
+	if s.Dialer.MeterProvider == nil {
+		s.Dialer.MeterProvider = s.MeterProvider
+	}
+	return s, nil
+}
+
+// orDefault returns def for zero, 0 ("none", net/http's zero) for negative,
+// and d otherwise.
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// budgetConfig converts c to package retry's config.
+func (c BudgetConfig) budgetConfig() retry.BudgetConfig {
+	return retry.BudgetConfig{Ratio: c.Ratio, MinPerSecond: c.MinPerSecond, TTL: c.TTL}
+}

@@ -1,0 +1,163 @@
+package transport
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http"
+
+	"golang.org/x/net/http2"
+
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/dialer"
+)
+
+// reason says why a retry was safe. It is the herz.reason attribute of the
+// herz.retries metric and a key of [Stats.Retries].
+type reason uint8
+
+const (
+	reasonStale           reason = iota // the dialer refused a stale conn before writing a byte
+	reasonConnect                       // no connection was made: nothing was sent
+	reasonRefusedStream                 // HTTP/2 REFUSED_STREAM: not processed (RFC 9113 §8.7)
+	reasonGoAway                        // HTTP/2 GOAWAY above the stream: not processed (§6.8)
+	reasonAttemptTimeout                // idempotent request whose attempt timed out
+	reasonIdempotentError               // idempotent request, any other transport error
+	reasonStatus502
+	reasonStatus503
+	reasonStatus504
+	reasonStatus429
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"stale_conn", "connect_failure", "refused_stream", "goaway", "attempt_timeout",
+	"idempotent_error", "status_502", "status_503", "status_504", "status_429",
+}
+
+// String returns the metric name of r.
+func (r reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// goAwayMessage is the text of x/net/http2's unexported errClientConnGotGoAway,
+// the error of streams above a GOAWAY's last stream ID. It has no exported
+// identity; x/net retries it by itself, so it reaches herz only when those
+// retries ran out.
+const goAwayMessage = "http2: Transport received Server's graceful shutdown GOAWAY"
+
+// retryable is the retry-safety ladder, in the spirit of net/http's
+// persistConn.shouldRetryRequest: given the attempt number (1 for the first
+// attempt) and its result (a response or an error), it says whether req may
+// be sent again and why that is safe. The first rule that matches decides.
+// req is the caller's request (its context, body and headers).
+func (t *Transport) retryable(req *http.Request, resp *http.Response, err error, attempt int) (reason, bool) {
+	switch {
+	case attempt > t.s.maxRetries:
+		// Out of attempts (Config.Retry.MaxRetries; NoRetries gives 0).
+		return 0, false
+	case req.Context().Err() != nil:
+		// The caller canceled or its deadline passed: nobody waits for a
+		// retry, and context.Canceled says nothing about the server.
+		return 0, false
+	case req.Body != nil && req.Body != http.NoBody && req.GetBody == nil:
+		// The body was consumed (and closed, as RoundTrip must) and cannot be
+		// replayed; net/http and x/net/http2 refuse the same way
+		// (golang/go#19653: "define Request.GetBody to avoid this error").
+		return 0, false
+	}
+
+	if err == nil {
+		switch {
+		case !isIdempotent(req):
+			// A response means the server saw the request. A 503 to a POST may
+			// still have had side effects: the caller gets the response as it
+			// is (P10: no duplicate executions, ever).
+			return 0, false
+		case resp.StatusCode == http.StatusBadGateway:
+			// A proxy or load balancer could not reach the upstream.
+			return reasonStatus502, true
+		case resp.StatusCode == http.StatusServiceUnavailable:
+			// Overloaded, restarting or draining; Retry-After says when to come back.
+			return reasonStatus503, true
+		case resp.StatusCode == http.StatusGatewayTimeout:
+			// A proxy timed out waiting for the upstream.
+			return reasonStatus504, true
+		case resp.StatusCode == http.StatusTooManyRequests:
+			// Rate limited; Retry-After says when to come back.
+			return reasonStatus429, true
+		}
+		return 0, false // every other status is the server's answer
+	}
+
+	var (
+		dialErr   *dialer.DialError
+		streamErr http2.StreamError
+		certErr   *tls.CertificateVerificationError
+		timeout   *AttemptTimeoutError
+	)
+	switch {
+	case errors.Is(err, breaker.ErrOpen):
+		// An open breaker (ours or the dialer's per-address one) must fail
+		// fast: retrying would wait for nothing and hammer a failing host.
+		return 0, false
+	case errors.Is(err, dialer.ErrStale):
+		// The dialer refused a reused connection at the first write of this
+		// request, with zero bytes written (ARCHITECTURE.md mechanism 3).
+		// net/http re-sends these itself (nothingWrittenError); one reaches
+		// us only when it could not, e.g. its own retry met another stale conn.
+		return reasonStale, true
+	case errors.As(err, &certErr):
+		// The server's certificate was rejected: a fresh connection gets the
+		// same certificate. Not a transient failure.
+		return 0, false
+	case errors.As(err, &dialErr):
+		// No connection was made (refused, reset in the handshake, failed
+		// verification, DNS): nothing was sent, so even a POST is safe. The
+		// dialer already retried the connect; this retry covers a peer that
+		// restarts on the same port.
+		return reasonConnect, true
+	case errors.As(err, &streamErr) && streamErr.Code == http2.ErrCodeRefusedStream:
+		// RFC 9113 §8.7: REFUSED_STREAM guarantees the stream was not
+		// processed. x/net retries it up to 6 times; we see it when it gave up
+		// or could not rewind the body.
+		return reasonRefusedStream, true
+	case err.Error() == goAwayMessage:
+		// RFC 9113 §6.8: streams above a GOAWAY's last stream ID were not
+		// processed. (A GoAwayError is a stream at or below it: handled as
+		// an ordinary error below.)
+		return reasonGoAway, true
+	case !isIdempotent(req):
+		// Bytes of a non-idempotent request may have reached the server (a
+		// reset, EOF or timeout after the write): re-sending could run it twice.
+		return 0, false
+	case errors.As(err, &timeout):
+		// Our per-attempt timer fired: the request may have run, but
+		// running an idempotent request twice is harmless by definition.
+		return reasonAttemptTimeout, true
+	default:
+		// Any other transport error of an idempotent request (reset, EOF,
+		// HTTP/2 GoAwayError or PING timeout): safe to send again (RFC 9110
+		// §9.2.2). net/http already re-sent it once on a reused connection
+		// when it could (transportReadFromServerError, errServerClosedIdle).
+		return reasonIdempotentError, true
+	}
+}
+
+// isIdempotent reports whether running req twice has the effect of running
+// it once: the idempotent methods of RFC 9110 §9.2.2, or a request carrying
+// an Idempotency-Key or X-Idempotency-Key header (even an empty one, as
+// net/http's isReplayable; golang/go#19943).
+func isIdempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	if _, ok := req.Header["Idempotency-Key"]; ok {
+		return true
+	}
+	_, ok := req.Header["X-Idempotency-Key"]
+	return ok
+}

@@ -1,0 +1,465 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/herz-go/herz/adaptive"
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/internal/retry"
+	"github.com/herz-go/herz/internal/telemetry"
+)
+
+// component is the herz.component metric attribute of this package's retries.
+const component = "transport"
+
+// maxDrain bounds how much of a discarded response body is read so that its
+// connection can be reused; a longer body is closed (and its connection with it).
+const maxDrain = 64 << 10
+
+// Transport is an http.RoundTripper that replaces http.DefaultTransport. It
+// is safe for concurrent use; create it with [New] or [Must] and share it.
+//
+// Under the hood one *http.Transport dials through a herz [dialer.Dialer]
+// with stale-write refusal on (HTTP/1.1), x/net/http2 with PING health checks
+// (HTTP/2 over TLS) and, with Config.H2C, an x/net http2.Transport for h2c.
+// In front of them sit a per-host breaker, safe retries and a retry budget.
+type Transport struct {
+	s        settings // frozen copy of the Config with defaults
+	t1       *http.Transport
+	h2c      *http2.Transport // nil unless Config.H2C
+	d        *dialer.Dialer
+	breakers *breaker.Registry // nil when disabled
+	budget   *retry.Budget
+	rec      *telemetry.Recorder
+	unreg    func() error
+
+	closeOnce sync.Once
+
+	// Cumulative counters for Stats (atomics: the request path bumps them).
+	retries [numReasons]atomic.Uint64
+	refused atomic.Uint64
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// New returns a Transport for cfg. An invalid field gives an error naming it.
+func New(cfg Config) (*Transport, error) {
+	s, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if s.Dialer.Learner == nil {
+		if s.Dialer.Learner, err = adaptive.NewLearner(adaptive.LearnerConfig{MinSamples: 1}); err != nil {
+			return nil, fmt.Errorf("herz/transport: learner: %w", err)
+		}
+	}
+	t := &Transport{s: s}
+	if t.budget, err = retry.NewBudget(s.Budget.budgetConfig()); err != nil {
+		return nil, fmt.Errorf("herz/transport: Config.Budget: %w", err)
+	}
+	if t.rec, err = telemetry.New(s.MeterProvider); err != nil {
+		return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
+	}
+	if !s.DisableBreaker {
+		bc := s.Breaker
+		user := bc.OnStateChange
+		rec := t.rec
+		bc.OnStateChange = func(key string, from, to breaker.State) {
+			rec.BreakerTransition(context.Background(), key, from.String(), to.String())
+			if user != nil {
+				user(key, from, to)
+			}
+		}
+		if t.breakers, err = breaker.New(bc); err != nil {
+			return nil, fmt.Errorf("herz/transport: Config.Breaker: %w", err)
+		}
+	}
+	if t.d, err = dialer.New(s.Dialer); err != nil {
+		return nil, fmt.Errorf("herz/transport: Config.Dialer: %w", err)
+	}
+	if err = t.buildTransports(); err != nil {
+		t.d.Close()
+		return nil, err
+	}
+	if t.breakers != nil {
+		reg := t.breakers
+		t.unreg, err = t.rec.ObserveBreakers(func(observe func(key string, state int64)) {
+			for k, st := range reg.States() {
+				observe(k, int64(st))
+			}
+		})
+		if err != nil {
+			t.d.Close()
+			return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// Must is like [New] but panics on an invalid Config, so that a program can
+// write
+//
+//	http.DefaultTransport = transport.Must(transport.Config{})
+func Must(cfg Config) *Transport {
+	t, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// buildTransports sets up the http.Transport, x/net/http2 on top of it, and
+// the h2c transport.
+func (t *Transport) buildTransports() error {
+	s := &t.s
+	t.t1 = &http.Transport{
+		Proxy:                 s.Proxy,
+		DialContext:           t.d.DialContext,
+		TLSClientConfig:       s.TLSClientConfig.Clone(), // http2 appends to NextProtos: never the caller's
+		TLSHandshakeTimeout:   s.TLSHandshakeTimeout,
+		IdleConnTimeout:       s.IdleConnTimeout,
+		MaxIdleConns:          s.MaxIdleConns,
+		MaxIdleConnsPerHost:   s.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       s.MaxConnsPerHost,
+		ResponseHeaderTimeout: s.ResponseHeaderTimeout,
+		ExpectContinueTimeout: s.ExpectContinueTimeout,
+	}
+	if s.DisableHTTP2 {
+		// A non-nil empty map is net/http's documented way to turn HTTP/2 off.
+		t.t1.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	} else {
+		t2, err := http2.ConfigureTransports(t.t1)
+		if err != nil {
+			return fmt.Errorf("herz/transport: configuring HTTP/2: %w", err)
+		}
+		t.configureH2(t2)
+		// HTTP/2 must not refuse stale writes: it multiplexes streams on one
+		// connection, does not re-send a request whose write failed, and has
+		// its own PING health check. The hook runs after the TLS handshake,
+		// before the connection preface is written.
+		if next := t.t1.TLSNextProto[http2.NextProtoTLS]; next != nil {
+			t.t1.TLSNextProto[http2.NextProtoTLS] = func(authority string, c *tls.Conn) http.RoundTripper {
+				noStaleCheck(c.NetConn())
+				return next(authority, c)
+			}
+		}
+	}
+	if s.H2C {
+		t.h2c = &http2.Transport{
+			AllowHTTP: true,
+			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+				c, err := t.d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				noStaleCheck(c)
+				return c, nil
+			},
+			IdleConnTimeout: s.IdleConnTimeout,
+		}
+		t.configureH2(t.h2c)
+	}
+	return nil
+}
+
+// configureH2 sets the HTTP/2 health check of t2.
+func (t *Transport) configureH2(t2 *http2.Transport) {
+	t2.ReadIdleTimeout = t.s.H2ReadIdleTimeout
+	t2.PingTimeout = t.s.H2PingTimeout
+	t2.WriteByteTimeout = t.s.H2WriteByteTimeout
+}
+
+// noStaleCheck turns the dialer's stale-write refusal off on c (see buildTransports).
+func noStaleCheck(c net.Conn) {
+	if dc, ok := c.(*dialer.Conn); ok {
+		dc.SetStaleWriteCheck(false)
+	}
+}
+
+// Dialer returns the Transport's dialer (for its Stats, Learner and PeerHealth).
+func (t *Transport) Dialer() *dialer.Dialer { return t.d }
+
+// CloseIdleConnections closes the idle connections of every protocol. It
+// does not interrupt connections in use.
+func (t *Transport) CloseIdleConnections() {
+	t.t1.CloseIdleConnections()
+	if t.h2c != nil {
+		t.h2c.CloseIdleConnections()
+	}
+}
+
+// Close closes the idle connections, stops the dialer's evictor and
+// unregisters the metric callbacks. Requests in flight finish; new
+// requests needing a new connection fail with [dialer.ErrClosed]. Close is
+// idempotent and always returns nil or the telemetry error.
+func (t *Transport) Close() error {
+	var err error
+	t.closeOnce.Do(func() {
+		t.CloseIdleConnections()
+		err = t.d.Close()
+		if t.unreg != nil {
+			if uerr := t.unreg(); err == nil {
+				err = uerr
+			}
+		}
+	})
+	return err
+}
+
+// RoundTrip sends req and returns its response, like http.Transport, with
+// herz's protection around it:
+//
+//   - the per-host breaker (key host:port) rejects the request at once, with
+//     an error wrapping [breaker.ErrOpen], while the host is failing;
+//   - a request that fails or gets a 502, 503, 504 or 429 is re-sent when
+//     that is safe (see [Transport] retry rules below), after a jittered
+//     backoff or the server's Retry-After, within the request's deadline and
+//     the retry budget;
+//   - Keep-Alive: timeout=N response headers teach the dialer the server's
+//     idle timeout, so connections are not reused past it.
+//
+// A request whose bytes may have reached the server is re-sent only when it
+// is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or carrying an
+// Idempotency-Key or X-Idempotency-Key header). A request with a body is
+// re-sent only when req.GetBody is set (http.NewRequest sets it for
+// bytes.Reader, bytes.Buffer and strings.Reader bodies).
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil {
+		closeBody(req)
+		return nil, errors.New("herz/transport: nil Request.URL")
+	}
+	peer := peerOf(req)
+	t.budget.Deposit()
+	r := req
+	for attempt := 1; ; attempt++ {
+		var done func(error)
+		if t.breakers != nil {
+			var err error
+			if done, err = t.breakers.Allow(peer); err != nil {
+				closeBody(r)
+				return nil, err
+			}
+		}
+		start := time.Now()
+		resp, err := t.attempt(r)
+		outcome := err
+		if err == nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+			outcome = &breaker.StatusError{Code: resp.StatusCode}
+		}
+		if done != nil {
+			done(outcome)
+		}
+		if outcome == nil || !errors.Is(outcome, context.Canceled) {
+			t.d.Observe(peer, time.Since(start), outcome)
+		}
+		if err == nil {
+			t.learn(r, resp, peer)
+		}
+
+		reason, ok := t.retryable(req, resp, err, attempt)
+		if !ok {
+			return resp, err
+		}
+		next, ok := t.prepareRetry(req, resp, peer, reason, attempt)
+		if !ok {
+			return resp, err
+		}
+		if next == nil {
+			// Interrupted while backing off after the response was discarded.
+			return nil, fmt.Errorf("herz/transport: %s %s: retry interrupted: %w", req.Method, peer, context.Cause(req.Context()))
+		}
+		r = next
+	}
+}
+
+// attempt sends r once through the protocol's transport, bounded by
+// AttemptTimeout until the response headers arrive.
+func (t *Transport) attempt(r *http.Request) (*http.Response, error) {
+	var rt http.RoundTripper = t.t1
+	if t.h2c != nil && r.URL.Scheme == "http" {
+		rt = t.h2c
+	}
+	d := t.s.AttemptTimeout
+	if d <= 0 {
+		return rt.RoundTrip(r)
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	timer := time.AfterFunc(d, func() { cancel(errAttemptTimeout) })
+	resp, err := rt.RoundTrip(r.WithContext(ctx))
+	fired := !timer.Stop()
+	if err == nil && fired {
+		// The headers raced the timer: the body would fail mid-read.
+		resp.Body.Close()
+		resp, err = nil, context.Cause(ctx)
+	}
+	if err != nil {
+		cancel(nil)
+		if fired {
+			return nil, &AttemptTimeoutError{Limit: d, Err: err}
+		}
+		return nil, err
+	}
+	// The attempt's context must live until the body is read.
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// errAttemptTimeout is the cancel cause of an attempt whose timer fired.
+var errAttemptTimeout = errors.New("herz/transport: attempt timeout")
+
+// AttemptTimeoutError is returned when an attempt got no response headers
+// within Config.AttemptTimeout (and was not, or could not be, retried).
+type AttemptTimeoutError struct {
+	// Limit is Config.AttemptTimeout.
+	Limit time.Duration
+	// Err is the error the attempt ended with.
+	Err error
+}
+
+// Error implements error.
+func (e *AttemptTimeoutError) Error() string {
+	return "herz/transport: no response headers within the attempt timeout of " + e.Limit.String() + ": " + e.Err.Error()
+}
+
+// Unwrap returns the attempt's error.
+func (e *AttemptTimeoutError) Unwrap() error { return e.Err }
+
+// Timeout reports true.
+func (e *AttemptTimeoutError) Timeout() bool { return true }
+
+// cancelBody ends an attempt's context when the response body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
+// learn feeds a Keep-Alive: timeout=N response header to the learner, for
+// direct (not proxied) requests only: through a proxy, the header describes
+// the proxy's connection, not the one herz dialed to the host.
+func (t *Transport) learn(r *http.Request, resp *http.Response, peer string) {
+	d, ok := keepAliveTimeout(resp.Header)
+	if !ok {
+		return
+	}
+	if t.h2c == nil || r.URL.Scheme != "http" {
+		if u, err := t.s.Proxy(r); err != nil || u != nil {
+			return
+		}
+	}
+	t.d.Learner().ObserveHint(peer, d)
+}
+
+// prepareRetry decides the delay before retry number attempt, checks it
+// against the deadline, the Retry-After cap and the budget, discards resp
+// and sleeps. It returns ok=false to give the last result to the caller
+// untouched, a nil request (with ok) when the sleep was interrupted, or the
+// request to send next.
+func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, peer string, reason reason, attempt int) (*http.Request, bool) {
+	ctx := req.Context()
+	delay := t.s.policy.Delay(attempt)
+	if resp != nil {
+		if v := resp.Header.Get("Retry-After"); v != "" {
+			if ra, ok := retry.ParseRetryAfter(v, time.Now(), 0); ok {
+				if ra > t.s.Retry.MaxRetryAfter {
+					return nil, false // the server asks for a longer pause than allowed: its answer is the result
+				}
+				delay = max(delay, ra)
+			}
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+		return nil, false // the retry could not happen in time: keep what we have
+	}
+	if !t.budget.Withdraw() {
+		t.refused.Add(1)
+		t.rec.RetryRefused(ctx, component, peer)
+		return nil, false
+	}
+	var body io.ReadCloser
+	if req.Body != nil && req.Body != http.NoBody {
+		// retryable checked that GetBody is set.
+		b, err := req.GetBody()
+		if err != nil {
+			return nil, false
+		}
+		body = b
+	}
+	if resp != nil {
+		discard(resp)
+	}
+	t.retries[reason].Add(1)
+	t.rec.Retry(ctx, component, peer, reason.String())
+	if err := retry.Sleep(ctx, delay); err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, true
+	}
+	next := *req
+	if body != nil {
+		next.Body = body
+	}
+	return &next, true
+}
+
+// discard drains a little of resp's body, so that its connection can be
+// reused, and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	resp.Body.Close()
+}
+
+func closeBody(r *http.Request) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+}
+
+// peerOf returns the host:port net/http dials for req's URL (its canonical
+// address, with the scheme's default port), the key of the breaker and of
+// the learner. It does not allocate when the URL has an ASCII host and a port.
+func peerOf(req *http.Request) string {
+	u := req.URL
+	if u.Port() != "" && isASCII(u.Host) {
+		return u.Host
+	}
+	port := u.Port()
+	if port == "" {
+		switch u.Scheme {
+		case "https", "wss":
+			port = "443"
+		case "socks5":
+			port = "1080"
+		default:
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
