@@ -1,0 +1,4 @@
+package transport
+
+// ParseKeepAlive exposes parseKeepAlive to the external tests.
+var ParseKeepAlive = parseKeepAlive
