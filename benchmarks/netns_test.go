@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -51,15 +53,23 @@ func nsClients(t *testing.T, proto testenv.Protocol) []*nsClient {
 			continue
 		}
 		t.Cleanup(c.close)
-		if err := doOne(c, "GET", srv.URL()+"/", "", 5*time.Second); err != nil {
+		req, err := http.NewRequest(http.MethodGet, srv.URL()+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.do(req)
+		if err != nil {
 			t.Fatalf("%s: warm-up request: %v", ck.name, err)
 		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		t.Logf("%s: warm connection speaks %s", ck.name, resp.Proto)
 		out = append(out, &nsClient{kind: ck, srv: srv, c: c})
 	}
 	return out
 }
 
-// measureAll sends one GET per client concurrently, each bounded by
+// measureAll sends one POST per client concurrently, each bounded by
 // detectCap, and logs how long each took and how it ended.
 func measureAll(t *testing.T, label string, cs []*nsClient) {
 	limit := detectCap()
@@ -68,7 +78,11 @@ func measureAll(t *testing.T, label string, cs []*nsClient) {
 	for i, nc := range cs {
 		wg.Go(func() {
 			t0 := time.Now()
-			err := doOne(nc.c, "GET", nc.srv.URL()+"/", "", limit)
+			// A POST: once its bytes are out it is never re-sent (except by
+			// retryablehttp), so the error surfaces when the dead connection
+			// is found instead of after a retry that hangs on the blackholed
+			// port's unanswered SYNs.
+			err := doOne(nc.c, "POST", nc.srv.URL()+"/", fmt.Sprintf("%s-%s", label, nc.kind.name), limit)
 			el := time.Since(t0)
 			switch {
 			case err == nil:
