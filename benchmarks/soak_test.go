@@ -65,6 +65,11 @@ type scenario struct {
 	workers int
 	gap     func(r *rand.Rand) time.Duration // pause of each worker between its requests
 	fault   func(ctx context.Context, e *soakEnv)
+	// warmup, if set: one GET per backend, then this pause before the
+	// measured run, for every client alike. A client that learns a server's
+	// idle timeout (herz) needs to have seen it once; a long-running service
+	// has, within its first idle period.
+	warmup time.Duration
 }
 
 // at sleeps until frac of the run has passed; false if ctx ended first.
@@ -100,12 +105,12 @@ var httpScenarios = []scenario{
 		// request spacing, so requests race the server's close.
 		name:    "idle-close-post",
 		servers: []testenv.HTTPOptions{{IdleTimeout: idleTimeout}},
-		method:  post, workers: 4, gap: around(idleTimeout),
+		method:  post, workers: 4, gap: around(idleTimeout), warmup: 3 * idleTimeout,
 	},
 	{
 		name:    "idle-close-get",
 		servers: []testenv.HTTPOptions{{IdleTimeout: idleTimeout}},
-		method:  get, workers: 4, gap: around(idleTimeout),
+		method:  get, workers: 4, gap: around(idleTimeout), warmup: 3 * idleTimeout,
 	},
 	{
 		// Every 10th request is executed, then its connection reset: a
@@ -262,6 +267,14 @@ func runSoak(tb testing.TB, sc scenario, ck clientKind, d time.Duration) (*soakR
 	defer stop()
 	for i, s := range e.srvs {
 		urls[i] = s.URL() + "/"
+	}
+	if sc.warmup > 0 {
+		for i, u := range urls {
+			if err := doOne(c, http.MethodGet, u, fmt.Sprintf("%s-warmup-%d", ck.name, i), reqTimeout); err != nil {
+				tb.Fatalf("%s warm-up GET: %v", ck.name, err)
+			}
+		}
+		time.Sleep(sc.warmup)
 	}
 	e.start = time.Now()
 	if sc.fault != nil {

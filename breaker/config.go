@@ -42,11 +42,13 @@ type Config struct {
 	// OpenBase is the open interval after a first trip. The n-th trip in a
 	// row (without a full recovery in between) holds the breaker open for
 	// min(OpenBase × n, OpenMax), then jittered by Jitter. Default (zero):
-	// 5s. Must not be negative or above 2^62ns.
+	// 1s, so a peer that restarts is used again about a second after it is
+	// back, while one that stays down is retried less and less often.
+	// Must not be negative or above 2^62ns.
 	OpenBase time.Duration
 
 	// OpenMax caps the open interval before jitter, so a jittered interval
-	// is at most OpenMax × (1 + Jitter). Default (zero): 60s. Must be at
+	// is at most OpenMax × (1 + Jitter). Default (zero): 30s. Must be at
 	// least OpenBase and not above 2^62ns.
 	OpenMax time.Duration
 
@@ -82,8 +84,8 @@ const (
 	defaultFailureRatio        = 0.5
 	defaultMinRequests         = 20
 	defaultWindow              = 10 * time.Second
-	defaultOpenBase            = 5 * time.Second
-	defaultOpenMax             = 60 * time.Second
+	defaultOpenBase            = time.Second
+	defaultOpenMax             = 30 * time.Second
 	defaultJitter              = 0.2
 	defaultHalfOpenProbes      = 1
 

@@ -67,8 +67,8 @@ func TestNewFillsDefaultsForZeroFields(t *testing.T) {
 	}
 	got := breaker.EffectiveConfig(r)
 	if got.MaxKeys != 4096 || got.ConsecutiveFailures != 5 || got.FailureRatio != 0.5 ||
-		got.MinRequests != 20 || got.Window != 10*time.Second || got.OpenBase != 5*time.Second ||
-		got.OpenMax != 60*time.Second || got.Jitter != 0.2 || got.HalfOpenProbes != 1 ||
+		got.MinRequests != 20 || got.Window != 10*time.Second || got.OpenBase != time.Second ||
+		got.OpenMax != 30*time.Second || got.Jitter != 0.2 || got.HalfOpenProbes != 1 ||
 		got.Classify == nil || got.OnStateChange != nil {
 		t.Fatalf("defaults = %+v", got)
 	}

@@ -43,6 +43,7 @@ type Conn struct {
 	closed     atomic.Bool
 	reported   atomic.Bool // peer close already reported to the learner
 	staleCheck atomic.Bool // see Config.RefuseStaleWrites and SetStaleWriteCheck
+	multiplex  atomic.Bool // see SetMultiplexed
 	lastProbe  atomic.Int64
 
 	// probeMu serializes the Prober, which is allocated on the first probe.
@@ -134,7 +135,10 @@ func (c *Conn) wrote(start int64, n int64, err error) {
 }
 
 func (c *Conn) refusedErr() error {
-	if c.closed.Load() {
+	// Only a connection that carries one exchange at a time (HTTP/1) can
+	// promise the refused write was the first of a request: on a multiplexed
+	// one, earlier frames of the same request may already be out.
+	if c.closed.Load() || c.multiplex.Load() {
 		return &net.OpError{Op: "write", Net: "tcp", Source: c.tcp.LocalAddr(), Addr: c.tcp.RemoteAddr(), Err: net.ErrClosed}
 	}
 	return &StaleError{Reason: ReasonEvicted, Peer: c.peer}
@@ -226,6 +230,17 @@ func (c *Conn) Peer() string { return c.peer }
 // (HTTP/2 multiplexes streams and has its own health pings, so transport turns
 // it off there).
 func (c *Conn) SetStaleWriteCheck(on bool) { c.staleCheck.Store(on) }
+
+// SetMultiplexed marks c as carrying concurrent exchanges (HTTP/2, gRPC).
+// Read and write times cannot tell idle from busy there, so herz never refuses
+// its writes as stale and the evictor closes it only when a probe proves it
+// dead (FIN or RST); the protocol's own pings and idle timeout do the rest.
+func (c *Conn) SetMultiplexed(on bool) {
+	c.multiplex.Store(on)
+	if on {
+		c.staleCheck.Store(false)
+	}
+}
 
 // Probe reports whether the connection is still good without disturbing a
 // concurrent reader or consuming data: one recvfrom(MSG_PEEK|MSG_DONTWAIT)

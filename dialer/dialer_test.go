@@ -344,3 +344,58 @@ func TestClosedDialerRefusesDials(t *testing.T) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }
+
+func TestMultiplexedConnsAreNeverRefusedAndOnlyEvictedWhenDead(t *testing.T) {
+	if !sockopt.Supported {
+		t.Skip("probes are Linux-only")
+	}
+	srv := newServer(t)
+	learner := newLearnerWith(t, srv.addr(), 20*time.Millisecond) // deadline 15ms
+	d := newDialer(t, dialer.Config{Learner: learner, RefuseStaleWrites: true, DisableEvictor: true})
+	c := dial(t, d, srv.addr())
+	c.SetMultiplexed(true)
+	s := srv.accept(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go echo(s, 0, &wg)
+	exchange(t, c, "frame")
+	time.Sleep(50 * time.Millisecond) // far past the learned deadline
+	if n := d.SweepOnce(); n != 0 {
+		t.Fatalf("evictor closed a live multiplexed conn")
+	}
+	exchange(t, c, "next stream") // never refused as stale
+	s.SetLinger(0)
+	s.Close()
+	wg.Wait()
+	eventually(t, 2*time.Second, "the RST to land", func() bool { return c.Probe().Dead() })
+	if n := d.EvictStale(); n != 1 {
+		t.Fatalf("EvictStale = %d, want the dead multiplexed conn closed", n)
+	}
+}
+
+func TestPeerHealthEWMA(t *testing.T) {
+	d := newDialer(t, dialer.Config{DisableEvictor: true})
+	for i := 0; i < 20; i++ {
+		d.Observe("10.0.0.1:80", 10*time.Millisecond, nil)
+	}
+	for i := 0; i < 5; i++ {
+		d.Observe("10.0.0.1:80", 10*time.Millisecond, errors.New("boom"))
+	}
+	h, ok := d.PeerHealth("10.0.0.1:80")
+	if !ok || h.Samples != 25 || h.SuccessRatio > 0.4 || h.SuccessRatio < 0.25 || h.Latency != 10*time.Millisecond {
+		t.Fatalf("health = %+v, want 25 samples, ratio ≈ 0.8^5 ≈ 0.33, latency 10ms", h)
+	}
+	if _, ok := d.PeerHealth("unknown:1"); ok {
+		t.Fatal("health reported for a peer never observed")
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	d := newDialer(b, dialer.Config{DisableEvictor: true})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			d.Observe("127.0.0.1:8080", time.Millisecond, nil)
+		}
+	})
+}

@@ -152,6 +152,9 @@ func (d *Dialer) inspect(c *Conn, now int64, idleLimit, probeEvery time.Duration
 	if c.closed.Load() {
 		return false, maxSweep
 	}
+	if c.multiplex.Load() {
+		return d.inspectMultiplexed(c, now, probeEvery, probeNow)
+	}
 	idleFrom, ok := c.idleSince()
 	if !ok {
 		// Busy connections are never closed by the evictor. It may go idle
@@ -199,6 +202,26 @@ func (d *Dialer) inspect(c *Conn, now int64, idleLimit, probeEvery time.Duration
 		return d.evict(c, ReasonScore, false, idleFrom), 0
 	}
 	return false, next
+}
+
+// inspectMultiplexed handles a connection that may have streams in flight
+// at any time: only a probe that finds FIN or RST closes it (it is dead for
+// every stream); unread data is normal there, and idle rules do not apply.
+func (d *Dialer) inspectMultiplexed(c *Conn, now int64, probeEvery time.Duration, probeNow bool) (bool, time.Duration) {
+	if probeEvery <= 0 && !probeNow {
+		return false, maxSweep
+	}
+	sinceProbe := time.Duration(now - c.lastProbe.Load())
+	if !probeNow && sinceProbe < probeEvery {
+		return false, min(maxSweep, probeEvery-sinceProbe)
+	}
+	switch r := c.Probe(); r.State {
+	case ProbePeerClosed:
+		return d.evict(c, ReasonProbeEOF, true), 0
+	case ProbeReset:
+		return d.evict(c, ReasonProbeRST, true), 0
+	}
+	return false, min(maxSweep, probeEvery)
 }
 
 // score rates an idle, probe-alive connection in [0,1] from TCP_INFO against

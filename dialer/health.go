@@ -1,8 +1,10 @@
 package dialer
 
 import (
+	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +20,7 @@ type PeerHealth struct {
 	RTT time.Duration
 	// Samples is the number of outcomes observed.
 	Samples uint64
-	// Updated is when the last outcome was observed.
+	// Updated is when the peer was last seen (refreshed every few samples).
 	Updated time.Time
 }
 
@@ -26,64 +28,98 @@ const (
 	// ewmaAlpha weights the newest sample: about the last 10 samples dominate.
 	ewmaAlpha = 0.2
 	// maxPeers bounds the per-peer table so random host names cannot grow
-	// memory without limit; the least recently updated eighth is dropped when full.
+	// memory without limit; the least recently seen eighth is dropped when full.
 	maxPeers = 4096
+	// touchEvery: the last-seen time (one clock read) is refreshed every
+	// touchEvery samples, not on every request.
+	touchEvery = 16
 )
 
-// peerTable holds PeerHealth per peer. Safe for concurrent use.
-type peerTable struct {
-	mu sync.Mutex // guards m
-	m  map[string]*PeerHealth
+// peerEntry is one peer's health. Its fields are atomics so the per-request
+// update needs only the table's read lock; concurrent updates may each win a
+// compare-and-swap in any order, which an EWMA tolerates.
+type peerEntry struct {
+	ratio   atomic.Uint64 // float64 bits
+	latency atomic.Int64  // ns
+	rtt     atomic.Int64  // ns
+	samples atomic.Uint64
+	seen    atomic.Int64 // unix ns
 }
 
-func (t *peerTable) init() { t.m = make(map[string]*PeerHealth) }
+// peerTable holds peer health. mu guards the map; entries update atomically.
+type peerTable struct {
+	mu sync.RWMutex
+	m  map[string]*peerEntry
+}
 
-func (t *peerTable) entry(peer string, now time.Time) *PeerHealth {
-	h := t.m[peer]
-	if h == nil {
+func (t *peerTable) init() { t.m = make(map[string]*peerEntry) }
+
+// entry returns peer's entry, creating it (and making room) when missing.
+func (t *peerTable) entry(peer string) *peerEntry {
+	t.mu.RLock()
+	e := t.m[peer]
+	t.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e = t.m[peer]; e == nil {
 		if len(t.m) >= maxPeers {
 			t.dropOldest()
 		}
-		h = &PeerHealth{SuccessRatio: 1}
-		t.m[peer] = h
+		e = &peerEntry{}
+		e.ratio.Store(math.Float64bits(1))
+		e.seen.Store(time.Now().UnixNano())
+		t.m[peer] = e
 	}
-	h.Updated = now
-	return h
+	return e
 }
 
-// dropOldest removes the least recently updated eighth of the table; O(n)
-// but only once per maxPeers/8 new peers.
+// dropOldest removes the least recently seen eighth of the table; O(n log n)
+// but only once per maxPeers/8 new peers. t.mu must be held.
 func (t *peerTable) dropOldest() {
-	var cutoff time.Time
-	times := make([]time.Time, 0, len(t.m))
-	for _, h := range t.m {
-		times = append(times, h.Updated)
+	seen := make([]int64, 0, len(t.m))
+	for _, e := range t.m {
+		seen = append(seen, e.seen.Load())
 	}
-	slices.SortFunc(times, time.Time.Compare)
-	cutoff = times[len(times)/8]
-	for k, h := range t.m {
-		if !h.Updated.After(cutoff) {
+	slices.Sort(seen)
+	cutoff := seen[len(seen)/8]
+	for k, e := range t.m {
+		if e.seen.Load() <= cutoff {
 			delete(t.m, k)
 		}
 	}
 }
 
 func (t *peerTable) observe(peer string, latency time.Duration, ok bool) {
-	now := time.Now()
-	t.mu.Lock()
-	h := t.entry(peer, now)
+	e := t.entry(peer)
 	v := 0.0
 	if ok {
 		v = 1
 	}
-	if h.Samples == 0 {
-		h.SuccessRatio, h.Latency = v, latency
-	} else {
-		h.SuccessRatio += ewmaAlpha * (v - h.SuccessRatio)
-		h.Latency += time.Duration(ewmaAlpha * float64(latency-h.Latency))
+	n := e.samples.Add(1)
+	if n == 1 {
+		e.ratio.Store(math.Float64bits(v))
+		e.latency.Store(int64(latency))
+		return
 	}
-	h.Samples++
-	t.mu.Unlock()
+	for {
+		old := e.ratio.Load()
+		r := math.Float64frombits(old)
+		if e.ratio.CompareAndSwap(old, math.Float64bits(r+ewmaAlpha*(v-r))) {
+			break
+		}
+	}
+	for {
+		old := e.latency.Load()
+		if e.latency.CompareAndSwap(old, old+int64(ewmaAlpha*float64(int64(latency)-old))) {
+			break
+		}
+	}
+	if n%touchEvery == 0 {
+		e.seen.Store(time.Now().UnixNano())
+	}
 }
 
 // observeRTT folds a healthy connection's smoothed RTT into the peer's
@@ -93,36 +129,46 @@ func (t *peerTable) observeRTT(peer string, rtt time.Duration) {
 	if rtt <= 0 {
 		return
 	}
-	t.mu.Lock()
-	h := t.m[peer]
-	if h == nil {
-		h = t.entry(peer, time.Now())
+	e := t.entry(peer)
+	for {
+		old := e.rtt.Load()
+		var nv int64
+		switch r := int64(rtt); {
+		case old == 0:
+			nv = r
+		case r < old:
+			nv = (old + r) / 2
+		default:
+			nv = old + (r-old)/20
+		}
+		if e.rtt.CompareAndSwap(old, nv) {
+			return
+		}
 	}
-	switch {
-	case h.RTT == 0:
-		h.RTT = rtt
-	case rtt < h.RTT:
-		h.RTT = (h.RTT + rtt) / 2
-	default:
-		h.RTT += (rtt - h.RTT) / 20
-	}
-	t.mu.Unlock()
 }
 
 func (t *peerTable) get(peer string) (PeerHealth, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if h := t.m[peer]; h != nil {
-		return *h, true
+	t.mu.RLock()
+	e := t.m[peer]
+	t.mu.RUnlock()
+	if e == nil {
+		return PeerHealth{}, false
 	}
-	return PeerHealth{}, false
+	return PeerHealth{
+		SuccessRatio: math.Float64frombits(e.ratio.Load()),
+		Latency:      time.Duration(e.latency.Load()),
+		RTT:          time.Duration(e.rtt.Load()),
+		Samples:      e.samples.Load(),
+		Updated:      time.Unix(0, e.seen.Load()),
+	}, true
 }
 
 func (t *peerTable) baselineRTT(peer string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if h := t.m[peer]; h != nil {
-		return h.RTT
+	t.mu.RLock()
+	e := t.m[peer]
+	t.mu.RUnlock()
+	if e == nil {
+		return 0
 	}
-	return 0
+	return time.Duration(e.rtt.Load())
 }

@@ -59,6 +59,31 @@ func TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates(t *testing.T) {
 		return n.Load(), first
 	}
 
+	// herz learns a peer's idle timeout from idle connections the peer
+	// closes. Before the first such close it knows nothing, and a POST racing
+	// that very first close cannot be re-sent safely by anyone. Let the server
+	// idle-close one connection first, as any long-running client sees within
+	// its first idle period, then race.
+	warm := func(rt http.RoundTripper, url string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, _, err := send(ctx, rt, http.MethodGet, url); err != nil {
+			t.Fatalf("warm-up GET: %v", err)
+		}
+	}
+	warm(herz, herzSrv.URL())
+	warm(std, stdSrv.URL())
+	peer := herzSrv.Addr()
+	for i := 0; i < 200; i++ {
+		if _, ok := herz.Dialer().Learner().IdleDeadline(peer); ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := herz.Dialer().Learner().IdleDeadline(peer); !ok {
+		t.Fatalf("herz did not learn the server's idle timeout from an idle close within 2s: %v", herz.Stats())
+	}
+
 	var herzErrs, stdErrs int64
 	var herzFirst, stdFirst error
 	start := time.Now()

@@ -181,10 +181,12 @@ func (t *Transport) configureH2(t2 *http2.Transport) {
 	t2.WriteByteTimeout = t.s.H2WriteByteTimeout
 }
 
-// noStaleCheck turns the dialer's stale-write refusal off on c (see buildTransports).
+// noStaleCheck marks c as multiplexed (HTTP/2): the dialer then never
+// refuses its writes as stale and evicts it only when a probe proves it dead
+// (see buildTransports).
 func noStaleCheck(c net.Conn) {
 	if dc, ok := c.(*dialer.Conn); ok {
-		dc.SetStaleWriteCheck(false)
+		dc.SetMultiplexed(true)
 	}
 }
 
