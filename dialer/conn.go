@@ -72,15 +72,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 // [Config.RefuseStaleWrites]), the first Write after an idle gap may refuse
 // the connection instead, returning a [*StaleError] and writing nothing.
 func (c *Conn) Write(b []byte) (int, error) {
-	if c.writers.Add(1) < 0 {
-		c.writers.Add(-1)
-		return 0, c.refusedErr()
-	}
-	if c.staleCheck.Load() {
-		if err := c.checkReuse(); err != nil {
-			c.writers.Add(-1)
-			return 0, err
-		}
+	if err := c.beginWrite(); err != nil {
+		return 0, err
 	}
 	// The write is stamped with its start time: net/http's readLoop may read
 	// the response before this goroutine runs again, and a later stamp would
@@ -94,15 +87,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 // ReadFrom implements io.ReaderFrom so copies into the connection keep using
 // sendfile/splice.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
-	if c.writers.Add(1) < 0 {
-		c.writers.Add(-1)
-		return 0, c.refusedErr()
-	}
-	if c.staleCheck.Load() {
-		if err := c.checkReuse(); err != nil {
-			c.writers.Add(-1)
-			return 0, err
-		}
+	if err := c.beginWrite(); err != nil {
+		return 0, err
 	}
 	start := c.d.now()
 	n, err := c.tcp.ReadFrom(r)
@@ -121,6 +107,23 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 		c.readFailed(err)
 	}
 	return n, err
+}
+
+// beginWrite registers a write in progress, or refuses it with nothing
+// written: the conn is closed or claimed for eviction, or (stale checks on)
+// it is stale. On success the caller must end with wrote.
+func (c *Conn) beginWrite() error {
+	if c.writers.Add(1) < 0 {
+		c.writers.Add(-1)
+		return c.refusedErr()
+	}
+	if c.staleCheck.Load() {
+		if err := c.checkReuse(); err != nil {
+			c.writers.Add(-1)
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Conn) wrote(start int64, n int64, err error) {

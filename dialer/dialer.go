@@ -15,7 +15,6 @@ import (
 	"github.com/herz-go/herz/internal/retry"
 	"github.com/herz-go/herz/internal/sockopt"
 	"github.com/herz-go/herz/internal/telemetry"
-	"github.com/herz-go/herz/keepalive"
 )
 
 // Dialer makes verified, tracked connections. It is safe for concurrent use.
@@ -194,7 +193,7 @@ func (d *Dialer) netDialer() net.Dialer {
 	if d.cfg.DisableKeepalive {
 		nd.KeepAlive = -1
 	} else {
-		nd.KeepAliveConfig = mergeKeepalive(d.cfg.Keepalive, p.Keepalive).KeepAliveConfig()
+		nd.KeepAliveConfig = d.cfg.Keepalive.WithDefaults(p.Keepalive).KeepAliveConfig()
 	}
 	ut := d.cfg.UserTimeout
 	if ut == 0 {
@@ -217,19 +216,6 @@ func (d *Dialer) netDialer() net.Dialer {
 		return nil
 	}
 	return nd
-}
-
-func mergeKeepalive(set, profile keepalive.Params) keepalive.Params {
-	if set.Idle == 0 {
-		set.Idle = profile.Idle
-	}
-	if set.Interval == 0 {
-		set.Interval = profile.Interval
-	}
-	if set.Count == 0 {
-		set.Count = profile.Count
-	}
-	return set
 }
 
 func (d *Dialer) dialOnce(ctx context.Context, nd *net.Dialer, network, addr string) (*Conn, error) {
