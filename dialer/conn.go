@@ -72,13 +72,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 // [Config.RefuseStaleWrites]), the first Write after an idle gap may refuse
 // the connection instead, returning a [*StaleError] and writing nothing.
 func (c *Conn) Write(b []byte) (int, error) {
-	if err := c.beginWrite(); err != nil {
+	start, err := c.beginWrite()
+	if err != nil {
 		return 0, err
 	}
-	// The write is stamped with its start time: net/http's readLoop may read
-	// the response before this goroutine runs again, and a later stamp would
-	// make a finished exchange look like a request still in flight.
-	start := c.d.now()
 	n, err := c.tcp.Write(b)
 	c.wrote(start, int64(n), err)
 	return n, err
@@ -87,10 +84,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 // ReadFrom implements io.ReaderFrom so copies into the connection keep using
 // sendfile/splice.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
-	if err := c.beginWrite(); err != nil {
+	start, err := c.beginWrite()
+	if err != nil {
 		return 0, err
 	}
-	start := c.d.now()
 	n, err := c.tcp.ReadFrom(r)
 	c.wrote(start, n, err)
 	return n, err
@@ -111,19 +108,25 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 
 // beginWrite registers a write in progress, or refuses it with nothing
 // written: the conn is closed or claimed for eviction, or (stale checks on)
-// it is stale. On success the caller must end with wrote.
-func (c *Conn) beginWrite() error {
+// it is stale. On success it returns the write's start time, one clock
+// read shared with the stale check, and the caller must end with wrote.
+//
+// The write is stamped with its start, not its end: net/http's readLoop may
+// read the response before the writing goroutine runs again, and a later
+// stamp would make a finished exchange look like a request still in flight.
+func (c *Conn) beginWrite() (int64, error) {
 	if c.writers.Add(1) < 0 {
 		c.writers.Add(-1)
-		return c.refusedErr()
+		return 0, c.refusedErr()
 	}
+	now := c.d.now()
 	if c.staleCheck.Load() {
-		if err := c.checkReuse(); err != nil {
+		if err := c.checkReuse(now); err != nil {
 			c.writers.Add(-1)
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return now, nil
 }
 
 func (c *Conn) wrote(start int64, n int64, err error) {
@@ -169,12 +172,11 @@ func (c *Conn) readFailed(err error) {
 // checkReuse runs on every Write with stale checks on. It only does work on
 // the first write after a completed exchange (last read after last write)
 // and an idle gap: a continuing request body never gets here.
-func (c *Conn) checkReuse() error {
+func (c *Conn) checkReuse(now int64) error {
 	lr, lw := c.lastRead.Load(), c.lastWrite.Load()
 	if lw > lr {
 		return nil // mid-request: bytes already sent, never refuse now
 	}
-	now := c.d.now()
 	idle := time.Duration(now - lr)
 	if lr == c.created || idle <= 0 {
 		return nil // first request on a fresh connection
