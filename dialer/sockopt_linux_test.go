@@ -50,4 +50,3 @@ func TestSocketOptionsApplied(t *testing.T) {
 		t.Fatalf("TCP_USER_TIMEOUT = %v, want the profile's %v", ut, p.UserTimeout)
 	}
 }
-
