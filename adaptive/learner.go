@@ -60,6 +60,9 @@ const (
 	defaultMargin     = 0.75
 	defaultMaxAge     = time.Hour
 	defaultBurst      = 25 * time.Millisecond
+	// minSample: closes after less idle than this are hang-ups (Connection:
+	// close style), not idle timeouts; they only help recognise a burst.
+	minSample = time.Millisecond
 	// burstSlack: idle ages within this of each other always agree (timer noise).
 	burstSlack = 5 * time.Millisecond
 
@@ -159,6 +162,7 @@ type peer struct {
 	// The current burst of samples (see LearnerConfig.BurstWindow): when it
 	// began, its first sample, whether it was found to be a mass close, and
 	// the state to go back to if it is.
+	survived     int // Survived reports in a row since the last sample
 	inBurst      bool
 	burstAt      int64
 	burstFirst   time.Duration
@@ -209,7 +213,9 @@ func (l *Learner) Config() LearnerConfig { return l.cfg }
 
 // Observe records that a connection to peer that had been idle for `idle`
 // was closed by the peer (EOF or RST with no request in flight): a sample of
-// the peer's idle timeout. Zero and negative samples are ignored.
+// the peer's idle timeout. Samples under 1ms are hang-ups, not timeouts: they
+// only count toward recognising a mass close (below). Zero and negative
+// ones are ignored.
 //
 // Re-learning: a sample more than 25 % above or below the current sample
 // estimate is an outlier. One outlier is absorbed by the low quantile; a run
@@ -245,6 +251,10 @@ func (l *Learner) Observe(peer string, idle time.Duration) {
 		p.inBurst, p.burstAt, p.burstFirst, p.burstDiscard = true, now, idle, false
 		p.save()
 	}
+	if idle < minSample {
+		return // a hang-up, not an idle timeout: it only tells a burst apart
+	}
+	p.survived = 0
 	p.addSample(idle, l.cfg, l.scratch)
 	l.recompute(p, now)
 }
@@ -252,7 +262,8 @@ func (l *Learner) Observe(peer string, idle time.Duration) {
 // Survived records that a connection to peer stayed open while idle for
 // `idle`, longer than the peer's learned idle timeout (a probe found it
 // alive): the peer does not close idle connections where herz believed. When
-// idle exceeds the estimate by more than 25 %, the samples are dropped and
+// this happens twice in a row (no idle-close sample in between) with idle
+// exceeding the estimate by more than 25 %, the samples are dropped and
 // the peer is re-learned from its next idle closes (an advertised hint stays
 // unless idle exceeds it too). This is how a deadline learned from a bad
 // sample, which herz then always beats, is corrected.
@@ -264,6 +275,10 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.estimate)*(1+relearnTolerance) {
 		return
 	}
+	if p.survived++; p.survived < minRelearnRun {
+		return // one could be a peer slow to close; two in a row are not
+	}
+	p.survived = 0
 	p.clearSamples()
 	if p.hint > 0 && float64(idle) > float64(p.hint)*(1+relearnTolerance) {
 		p.hint = 0
