@@ -334,3 +334,30 @@ func BenchmarkBackoffTwoRetries(b *testing.B) {
 		_ = bo.Next()
 	}
 }
+
+// FuzzBackoff: any Policy, valid or not, gives delays in [0, 48h+1ns] that
+// never shrink before jitter; a valid one gives delays within its
+// documented bounds.
+func FuzzBackoff(f *testing.F) {
+	f.Add(int64(0), int64(0), 0.0, 0.0, uint8(10))
+	f.Add(int64(time.Millisecond), int64(4*time.Millisecond), 2.0, 0.5, uint8(10))
+	f.Add(int64(time.Nanosecond), int64(time.Millisecond), 1.1, 0.01, uint8(200))
+	f.Add(int64(time.Hour), int64(24*time.Hour), 1e300, 1.0, uint8(5))
+	f.Add(int64(-1), int64(-1), math.NaN(), 7.0, uint8(3))
+	f.Fuzz(func(t *testing.T, initial, maxD int64, mult, jitter float64, n uint8) {
+		p := retry.Policy{Initial: time.Duration(initial), Max: time.Duration(maxD), Multiplier: mult, Jitter: jitter}
+		valid := p.Validate() == nil
+		bo := p.Backoff()
+		for i := 1; i <= int(n); i++ {
+			d := bo.Next()
+			if d < 0 || d > 48*time.Hour+1 {
+				t.Fatalf("%+v: delay before retry %d = %v", p, i, d)
+			}
+			if valid {
+				if lo, hi := jitterBounds(p, base(p, i)); !inBounds(d, lo, hi) {
+					t.Fatalf("%+v: delay before retry %d = %v, want in [%v, %v]", p, i, d, lo, hi)
+				}
+			}
+		}
+	})
+}
