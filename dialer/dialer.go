@@ -166,6 +166,7 @@ func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 
 func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, error) {
 	nd := d.netDialer()
+	bo := d.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		c, err := d.dialOnce(ctx, &nd, network, addr)
@@ -180,7 +181,7 @@ func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, er
 		}
 		// Sleep returns at once, without sleeping, when the deadline is closer
 		// than the backoff: the last attempt's error is the one to report.
-		if retry.Sleep(ctx, d.policy.Delay(attempt)) != nil {
+		if retry.Sleep(ctx, bo.Next()) != nil {
 			return nil, attempt, err
 		}
 		d.stats.dialRetries.Add(1)
