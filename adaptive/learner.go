@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // LearnerConfig configures a [Learner]. The zero value is a good production
@@ -132,21 +134,24 @@ type Learner struct {
 	cfg   LearnerConfig // frozen
 	epoch time.Time     // origin of now(), with a monotonic reading
 
-	// mu guards peers, the LRU list (head, tail and every peer's links and
-	// learning state) and scratch. IdleDeadline and Estimate take it for
-	// reading; they only set peer.ref, which is atomic.
+	// mu guards peers (an LRU cache bounded by MaxPeers: random host names
+	// cannot grow memory without limit), every peer's learning state and
+	// scratch. IdleDeadline and Estimate take it for reading and look peers
+	// up without reordering them; Observe, ObserveHint and Survived move a
+	// peer to the front.
 	mu      sync.RWMutex
-	peers   map[string]*peer
-	head    *peer           // most recently updated
-	tail    *peer           // eviction candidate
+	peers   *simplelru.LRU[string, *peer]
 	scratch []time.Duration // sort buffer for quantiles, len cfg.Samples
 }
 
 // peer is the learning state of one peer. All fields but ref are guarded by
 // Learner.mu.
 type peer struct {
-	key        string
-	prev, next *peer // LRU links; prev is toward head
+	key string
+	// ref is set by readers (IdleDeadline, Estimate) under the read lock:
+	// when the LRU is full, a recently read peer gets a second chance
+	// (CLOCK), so readers never need the write lock.
+	ref atomic.Bool
 
 	samples []time.Duration // ring of recent samples, allocated on the first one
 	pos     int             // next ring slot to write
@@ -168,10 +173,6 @@ type peer struct {
 	burstFirst   time.Duration
 	burstDiscard bool
 	bak          snapshot
-
-	// ref is set by readers (IdleDeadline, Estimate) under the read lock:
-	// the eviction loop gives a recently read peer a second chance (CLOCK).
-	ref atomic.Bool
 }
 
 // snapshot is the learning state of a peer before a burst of samples.
@@ -200,10 +201,14 @@ func NewLearner(cfg LearnerConfig) (*Learner, error) {
 	if err != nil {
 		return nil, err
 	}
+	peers, err := simplelru.NewLRU[string, *peer](c.MaxPeers, nil)
+	if err != nil {
+		return nil, fmt.Errorf("herz/adaptive: LearnerConfig.MaxPeers: %w", err)
+	}
 	return &Learner{
 		cfg:     c,
 		epoch:   time.Now(),
-		peers:   make(map[string]*peer),
+		peers:   peers,
 		scratch: make([]time.Duration, c.Samples),
 	}, nil
 }
@@ -271,7 +276,7 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := l.peers[peer]
+	p, _ := l.peers.Get(peer)
 	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.estimate)*(1+relearnTolerance) {
 		return
 	}
@@ -336,10 +341,11 @@ func (l *Learner) IdleDeadline(peer string) (time.Duration, bool) {
 	return 0, false
 }
 
-// lookup returns peer's state when it has a current estimate, and marks it
-// as recently used. l.mu must be held, for reading at least.
+// lookup returns peer's state when it has a current estimate, without
+// reordering the LRU (readers share the lock). l.mu must be held, for
+// reading at least.
 func (l *Learner) lookup(key string) *peer {
-	p := l.peers[key]
+	p, _ := l.peers.Peek(key)
 	if p == nil {
 		return nil
 	}
@@ -360,82 +366,41 @@ func (l *Learner) now() int64 { return int64(time.Since(l.epoch)) }
 func (l *Learner) Forget(peer string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p := l.peers[peer]; p != nil {
-		l.unlink(p)
-		delete(l.peers, peer)
-	}
+	l.peers.Remove(peer)
 }
 
 // Len returns the number of peers remembered (at most MaxPeers).
 func (l *Learner) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.peers)
+	return l.peers.Len()
 }
 
-// touch returns the state of key, created if needed, moved to the front of
-// the LRU list and reset if it expired. It evicts peers beyond MaxPeers.
-// l.mu must be held.
+// touch returns the state of key, created if needed (forgetting the least
+// recently updated peer beyond MaxPeers), moved to the front of the LRU and
+// reset if it expired. l.mu must be held.
 func (l *Learner) touch(key string, now int64) *peer {
-	p := l.peers[key]
-	if p == nil {
-		p = &peer{key: key}
-		l.peers[key] = p
-		l.pushFront(p)
-		for len(l.peers) > l.cfg.MaxPeers {
-			l.evict(p)
+	p, ok := l.peers.Get(key)
+	if !ok {
+		// Full: give peers read since they were last moved a second
+		// chance before the oldest is forgotten by Add.
+		for n := l.peers.Len(); l.peers.Len() >= l.cfg.MaxPeers && n > 0; n-- {
+			k, old, _ := l.peers.GetOldest()
+			if !old.ref.Load() {
+				break
+			}
+			old.ref.Store(false)
+			l.peers.Get(k) // to the front
 		}
+		p = &peer{key: key}
+		l.peers.Add(key, p)
 		return p
 	}
 	if now >= p.expires {
 		p.clearSamples()
 		p.hint, p.sampleEst, p.estimate, p.deadline = 0, 0, 0, 0
 	}
-	l.unlink(p)
-	l.pushFront(p)
 	return p
-}
-
-// evict forgets the least recently used peer other than keep, giving peers
-// read since they were last moved a second chance (the CLOCK approximation of
-// LRU, so that readers never need the write lock). l.mu must be held.
-func (l *Learner) evict(keep *peer) {
-	for p := l.tail; p != nil; p = l.tail {
-		if p == keep || p.ref.Load() {
-			p.ref.Store(false)
-			l.unlink(p)
-			l.pushFront(p)
-			continue
-		}
-		l.unlink(p)
-		delete(l.peers, p.key)
-		return
-	}
-}
-
-func (l *Learner) pushFront(p *peer) {
-	p.prev, p.next = nil, l.head
-	if l.head != nil {
-		l.head.prev = p
-	}
-	l.head = p
-	if l.tail == nil {
-		l.tail = p
-	}
-}
-
-func (l *Learner) unlink(p *peer) {
-	if p.prev != nil {
-		p.prev.next = p.next
-	} else {
-		l.head = p.next
-	}
-	if p.next != nil {
-		p.next.prev = p.prev
-	} else {
-		l.tail = p.prev
-	}
-	p.prev, p.next = nil, nil
 }
 
 // addSample adds one sample to the ring, applying the re-learning rule. buf
