@@ -146,23 +146,53 @@ func (r *Registry) now() int64 { return int64(time.Since(r.epoch)) }
 // reads the clock once. The rejection of an open breaker takes no lock but
 // the Registry's and allocates only the error.
 func (r *Registry) Allow(key string) (done func(err error), err error) {
+	t, err := r.AllowTicket(key)
+	if err != nil {
+		return nil, err
+	}
+	return t.Done, nil
+}
+
+// Ticket is a call admitted by [Registry.AllowTicket]: report its result
+// with [Ticket.Done], exactly once. It is a small value: admitting a call
+// this way allocates nothing.
+type Ticket struct {
+	e    *entry
+	mode uint64
+	word *atomic.Uint64
+	bit  uint64
+}
+
+// Done reports the admitted call's result (nil for success), like the done
+// function of [Registry.Allow]. Calling it again, or on the zero Ticket, is a
+// no-op; it is safe to call from any goroutine.
+func (t Ticket) Done(err error) {
+	if t.e == nil || t.word.Or(t.bit)&t.bit != 0 {
+		return // reported already
+	}
+	t.e.report(t.mode, err)
+}
+
+// AllowTicket is [Registry.Allow] without the done closure's allocation: on
+// success it returns a [Ticket] whose Done must be called with the result.
+func (r *Registry) AllowTicket(key string) (Ticket, error) {
 	for {
 		e := r.lookup(key)
 		mode := e.mode.Load()
 		switch modeState(mode) {
 		case StateClosed:
 			if !e.evicted.Load() {
-				return e.admit(mode), nil
+				return e.admit(mode), nil // a Ticket
 			}
 			continue // evicted since lookup: ask again for a fresh entry
 		case StateOpen:
 			now := r.now()
 			if hold := e.holdUntil.Load(); now < hold {
-				return nil, &OpenError{Key: key, State: StateOpen, RetryIn: time.Duration(hold - now)}
+				return Ticket{}, &OpenError{Key: key, State: StateOpen, RetryIn: time.Duration(hold - now)}
 			}
 		}
-		if done, err := e.allowLocked(); done != nil || err != nil {
-			return done, err
+		if t, err := e.allowLocked(); t.e != nil || err != nil {
+			return t, err
 		}
 		// Evicted between lookup and Lock: ask again, which creates a
 		// fresh entry for key.
@@ -170,12 +200,13 @@ func (r *Registry) Allow(key string) (done func(err error), err error) {
 }
 
 // allowLocked is Allow for a breaker that is not plainly closed: open with
-// its hold over, or half-open. It returns two nils if e was evicted.
-func (e *entry) allowLocked() (done func(error), err error) {
+// its hold over, or half-open. It returns a zero Ticket and nil if e was
+// evicted.
+func (e *entry) allowLocked() (t Ticket, err error) {
 	e.mu.Lock()
 	if e.evicted.Load() {
 		e.mu.Unlock()
-		return nil, nil
+		return Ticket{}, nil
 	}
 	mode := e.mode.Load()
 	if modeState(mode) == StateOpen {
@@ -184,7 +215,7 @@ func (e *entry) allowLocked() (done func(error), err error) {
 		now := e.r.now()
 		if hold := e.holdUntil.Load(); now < hold {
 			e.mu.Unlock()
-			return nil, &OpenError{Key: e.key, State: StateOpen, RetryIn: time.Duration(hold - now)}
+			return Ticket{}, &OpenError{Key: e.key, State: StateOpen, RetryIn: time.Duration(hold - now)}
 		}
 		// The hold is over, and so is gobreaker's 1ns timeout: asking
 		// gobreaker its state moves it to half-open (onGBStateChange).
@@ -213,22 +244,17 @@ func (e *entry) allowLocked() (done func(error), err error) {
 		e.deliver()
 	}
 	if admitted {
-		done = e.admit(mode)
+		t = e.admit(mode)
 	}
-	return done, err
+	return t, err
 }
 
-// admit returns the done function of a call allowed in mode. The closure is
-// the call's only allocation: its once-only flag is a bit of a shared
-// ticketSlab.
-func (e *entry) admit(mode uint64) func(error) {
+// admit returns the Ticket of a call allowed in mode. Its once-only flag is
+// a bit of a shared ticketSlab, so admitting allocates nothing but, once per
+// ticketsPerSlab calls, a slab.
+func (e *entry) admit(mode uint64) Ticket {
 	word, bit := e.r.ticket()
-	return func(err error) {
-		if word.Or(bit)&bit != 0 {
-			return // reported already
-		}
-		e.report(mode, err)
-	}
+	return Ticket{e: e, mode: mode, word: word, bit: bit}
 }
 
 // report counts the result err of a call allowed in mode.

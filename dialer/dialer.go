@@ -138,10 +138,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if closed {
 		return nil, ErrClosed
 	}
-	var done func(error)
+	var ticket breaker.Ticket // zero: no breaker; Done is then a no-op
 	if d.breakers != nil {
 		var err error
-		if done, err = d.breakers.Allow(addr); err != nil {
+		if ticket, err = d.breakers.AllowTicket(addr); err != nil {
 			d.stats.breakerRejects.Add(1)
 			d.rec.Dial(ctx, addr, 0, "breaker_open")
 			return nil, &DialError{Addr: addr, Kind: "breaker_open", Err: err}
@@ -149,9 +149,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	start := time.Now()
 	c, attempts, err := d.dial(ctx, network, addr)
-	if done != nil {
-		done(err)
-	}
+	ticket.Done(err)
 	d.health.observe(addr, time.Since(start), err == nil)
 	if err != nil {
 		return nil, &DialError{Addr: addr, Kind: kindOf(err), Attempts: attempts, Err: err}

@@ -292,10 +292,10 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	r := req
 	bo := t.s.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
-		var done func(error)
+		var ticket breaker.Ticket // zero: no breaker; Done is then a no-op
 		if t.breakers != nil {
 			var err error
-			if done, err = t.breakers.Allow(peer); err != nil {
+			if ticket, err = t.breakers.AllowTicket(peer); err != nil {
 				closeBody(r)
 				return nil, err
 			}
@@ -311,9 +311,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			// about the host, for the breaker or for its health.
 			outcome = context.Canceled
 		}
-		if done != nil {
-			done(outcome)
-		}
+		ticket.Done(outcome)
 		if outcome == nil || !errors.Is(outcome, context.Canceled) {
 			t.d.Observe(peer, time.Since(start), outcome)
 		}
