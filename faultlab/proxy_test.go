@@ -1,4 +1,4 @@
-package testenv_test
+package faultlab_test
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herz-go/herz/internal/testenv"
+	"github.com/herz-go/herz/faultlab"
 )
 
 // dial connects to addr and closes the conn in t.Cleanup.
@@ -58,15 +58,15 @@ func dialAndRead(addr string) error {
 	return err
 }
 
-func newEchoProxy(t *testing.T) (*testenv.Proxy, *testenv.EchoServer) {
+func newEchoProxy(t *testing.T) (*faultlab.Proxy, *faultlab.EchoServer) {
 	t.Helper()
-	e := testenv.NewEchoServer(t)
-	return testenv.NewProxy(t, e.Addr()), e
+	e := newEcho(t)
+	return newProxy(t, e.Addr()), e
 }
 
 func TestProxyForwardsUntouchedWithNoFault(t *testing.T) {
 	p, e := newEchoProxy(t)
-	if p.Target() != e.Addr() || p.Fault() != testenv.NoFault() {
+	if p.Target() != e.Addr() || p.Fault() != faultlab.NoFault() {
 		t.Fatalf("Target()=%s Fault()=%v", p.Target(), p.Fault())
 	}
 	c := dial(t, p.Addr())
@@ -82,12 +82,12 @@ func TestProxyRefuseRefusesNewDialsAndLeavesEstablishedConns(t *testing.T) {
 	p, _ := newEchoProxy(t)
 	c := dial(t, p.Addr())
 	mustEcho(t, c, "before")
-	p.SetFault(testenv.Refuse())
+	must(t, p.SetFault(faultlab.Refuse()))
 	if _, err := net.DialTimeout("tcp", p.Addr(), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dial while refusing: %v, want ECONNREFUSED", err)
 	}
 	mustEcho(t, c, "during")
-	p.SetFault(testenv.NoFault())
+	must(t, p.SetFault(faultlab.NoFault()))
 	mustEcho(t, dial(t, p.Addr()), "after, same port")
 }
 
@@ -95,7 +95,7 @@ func TestProxyResetAllSendsRSTToEstablishedAndNewConns(t *testing.T) {
 	p, _ := newEchoProxy(t)
 	c := dial(t, p.Addr())
 	mustEcho(t, c, "before")
-	p.SetFault(testenv.ResetAll())
+	must(t, p.SetFault(faultlab.ResetAll()))
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("established conn: read err %v, want ECONNRESET", err)
@@ -103,7 +103,7 @@ func TestProxyResetAllSendsRSTToEstablishedAndNewConns(t *testing.T) {
 	if err := dialAndRead(p.Addr()); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("new conn: %v, want ECONNRESET", err)
 	}
-	p.SetFault(testenv.NoFault())
+	must(t, p.SetFault(faultlab.NoFault()))
 	mustEcho(t, dial(t, p.Addr()), "after")
 }
 
@@ -111,7 +111,7 @@ func TestProxyBlackholeIsSilentAndHoldsBytesUntilHealed(t *testing.T) {
 	p, _ := newEchoProxy(t)
 	c := dial(t, p.Addr())
 	mustEcho(t, c, "before")
-	p.SetFault(testenv.Blackhole())
+	must(t, p.SetFault(faultlab.Blackhole()))
 
 	// Neither data nor FIN nor RST: the read runs into its deadline.
 	got, err := echo(c, "ping", 200*time.Millisecond)
@@ -123,7 +123,7 @@ func TestProxyBlackholeIsSilentAndHoldsBytesUntilHealed(t *testing.T) {
 		t.Errorf("conn opened during the blackhole: got %q, %v; want a deadline error", got, err)
 	}
 
-	p.SetFault(testenv.NoFault())
+	must(t, p.SetFault(faultlab.NoFault()))
 	for _, tc := range []struct {
 		c    net.Conn
 		want string
@@ -141,14 +141,14 @@ func TestProxyLatencyDelaysEachDirection(t *testing.T) {
 	c := dial(t, p.Addr())
 	mustEcho(t, c, "warm")
 	const d = 40 * time.Millisecond
-	p.SetFault(testenv.Latency(d))
+	must(t, p.SetFault(faultlab.Latency(d)))
 	start := time.Now()
 	mustEcho(t, c, "slow")
 	// A lower bound only: the round trip crosses the proxy twice.
 	if took := time.Since(start); took < 2*d {
 		t.Errorf("round trip took %v, want at least %v", took, 2*d)
 	}
-	if testenv.Latency(0) != testenv.NoFault() {
+	if faultlab.Latency(0) != faultlab.NoFault() {
 		t.Error("Latency(0) is not NoFault()")
 	}
 }
@@ -157,7 +157,7 @@ func TestProxyCloseAfterBytesCutsTheStreamWithFIN(t *testing.T) {
 	p, _ := newEchoProxy(t)
 	old := dial(t, p.Addr())
 	mustEcho(t, old, "0123456789") // bytes before the fault do not count
-	p.SetFault(testenv.CloseAfterBytes(10))
+	must(t, p.SetFault(faultlab.CloseAfterBytes(10)))
 	for name, c := range map[string]net.Conn{"established": old, "new": dial(t, p.Addr())} {
 		// 6 bytes up, then only 4 of the 6 echoed bytes come down.
 		if _, err := io.WriteString(c, "abcdef"); err != nil {
@@ -173,8 +173,8 @@ func TestProxyCloseAfterBytesCutsTheStreamWithFIN(t *testing.T) {
 
 func TestProxyPassesTargetFailuresOnAsResets(t *testing.T) {
 	t.Run("target reset", func(t *testing.T) {
-		s := testenv.NewHTTPServer(t, testenv.HTTPOptions{ResetEvery: 1})
-		p := testenv.NewProxy(t, s.Addr())
+		s := newHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 1})
+		p := newProxy(t, s.Addr())
 		c := dial(t, p.Addr())
 		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			t.Fatal(err)
@@ -185,9 +185,9 @@ func TestProxyPassesTargetFailuresOnAsResets(t *testing.T) {
 		}
 	})
 	t.Run("target down", func(t *testing.T) {
-		e := testenv.NewEchoServer(t)
-		p := testenv.NewProxy(t, e.Addr())
-		e.Close()
+		e := newEcho(t)
+		p := newProxy(t, e.Addr())
+		must(t, e.Close())
 		if err := dialAndRead(p.Addr()); !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("through the proxy: %v, want ECONNRESET", err)
 		}
@@ -201,9 +201,9 @@ func TestProxyCloseEndsConnsWithFINAndStopsListening(t *testing.T) {
 	p, _ := newEchoProxy(t)
 	c := dial(t, p.Addr())
 	mustEcho(t, c, "x")
-	p.Close()
-	p.Close()
-	p.SetFault(testenv.Blackhole()) // no effect after Close
+	must(t, p.Close())
+	must(t, p.Close())
+	must(t, p.SetFault(faultlab.Blackhole())) // no effect after Close
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("read after Close: %v, want EOF", err)
@@ -215,17 +215,17 @@ func TestProxyCloseEndsConnsWithFINAndStopsListening(t *testing.T) {
 
 func TestFaultString(t *testing.T) {
 	for _, tc := range []struct {
-		f    testenv.Fault
+		f    faultlab.Fault
 		want string
 	}{
-		{testenv.Fault{}, "none"},
-		{testenv.NoFault(), "none"},
-		{testenv.Refuse(), "refuse"},
-		{testenv.ResetAll(), "reset-all"},
-		{testenv.Blackhole(), "blackhole"},
-		{testenv.Latency(50 * time.Millisecond), "latency(50ms)"},
-		{testenv.CloseAfterBytes(1024), "close-after-bytes(1024)"},
-		{testenv.CloseAfterBytes(-5), "close-after-bytes(0)"},
+		{faultlab.Fault{}, "none"},
+		{faultlab.NoFault(), "none"},
+		{faultlab.Refuse(), "refuse"},
+		{faultlab.ResetAll(), "reset-all"},
+		{faultlab.Blackhole(), "blackhole"},
+		{faultlab.Latency(50 * time.Millisecond), "latency(50ms)"},
+		{faultlab.CloseAfterBytes(1024), "close-after-bytes(1024)"},
+		{faultlab.CloseAfterBytes(-5), "close-after-bytes(0)"},
 	} {
 		if got := tc.f.String(); got != tc.want {
 			t.Errorf("String() = %q, want %q", got, tc.want)
