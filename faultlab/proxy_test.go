@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -226,9 +229,169 @@ func TestFaultString(t *testing.T) {
 		{faultlab.Latency(50 * time.Millisecond), "latency(50ms)"},
 		{faultlab.CloseAfterBytes(1024), "close-after-bytes(1024)"},
 		{faultlab.CloseAfterBytes(-5), "close-after-bytes(0)"},
+		{faultlab.ResetAfterBytes(10), "reset-after-bytes(10)"},
+		{faultlab.ResetAfterBytes(-1), "reset-after-bytes(0)"},
+		{faultlab.ResetRandom(0.25), "reset-random(0.25)"},
+		{faultlab.ResetRandom(7), "reset-random(1)"},
+		{faultlab.ResetRandom(0), "none"},
+		{faultlab.ResetRandom(math.NaN()), "none"},
+		{faultlab.AcceptAndDrop(), "accept-and-drop"},
+		{faultlab.Bandwidth(1 << 16), "bandwidth(65536B/s)"},
+		{faultlab.Bandwidth(-1), "none"},
+		{faultlab.IdleClose(time.Second), "idle-close(1s)"},
+		{faultlab.IdleClose(0), "none"},
 	} {
 		if got := tc.f.String(); got != tc.want {
 			t.Errorf("String() = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+func TestProxyResetAfterBytesCutsTheStreamWithRST(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "warm")
+	must(t, p.SetFault(faultlab.ResetAfterBytes(10)))
+	if _, err := io.WriteString(c, "abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if !errors.Is(err, syscall.ECONNRESET) || len(got) > 4 {
+		t.Errorf("read %q, %v; want at most \"abcd\" then ECONNRESET", got, err)
+	}
+}
+
+func TestProxyResetRandomResetsSomeConnsAndSparesOthers(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	must(t, p.SetFault(faultlab.ResetRandom(0.5)))
+	// Each conn crosses the gate twice per echo (up and down): it survives
+	// with probability 1/4. 40 conns: all reset or none reset is
+	// astronomically unlikely (< 1e-4).
+	reset, ok := 0, 0
+	for range 40 {
+		c := dial(t, p.Addr())
+		if got, err := echo(c, "x", 5*time.Second); err == nil && got == "x" {
+			ok++
+		} else {
+			reset++
+		}
+	}
+	if reset == 0 || ok == 0 {
+		t.Errorf("ResetRandom(0.5): %d conns reset, %d survived; want some of each", reset, ok)
+	}
+}
+
+func TestProxyAcceptAndDropDiscardsThenResetsWhatLostBytes(t *testing.T) {
+	p, e := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "before")
+	untouched := dial(t, p.Addr())
+	mustEcho(t, untouched, "x")
+	must(t, p.SetFault(faultlab.AcceptAndDrop()))
+	if got, err := echo(c, "lost", 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("established conn: got %q, %v; want silence", got, err)
+	}
+	fresh := dial(t, p.Addr())
+	if got, err := echo(fresh, "lost", 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("new conn: got %q, %v; want silence", got, err)
+	}
+	if e.Accepted() != 2 {
+		t.Errorf("echo server accepted %d conns, want 2: a conn made during the fault never reaches it", e.Accepted())
+	}
+	must(t, p.SetFault(faultlab.NoFault()))
+	for name, c := range map[string]net.Conn{"established": c, "new": fresh} {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("%s conn after the fault: %v, want ECONNRESET (its stream has a hole)", name, err)
+		}
+	}
+	mustEcho(t, untouched, "still fine")
+}
+
+func TestProxyBandwidthPacesBytes(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	c := dial(t, p.Addr())
+	mustEcho(t, c, "warm")
+	must(t, p.SetFault(faultlab.Bandwidth(100 << 10)))
+	start := time.Now()
+	mustEcho(t, c, string(make([]byte, 20<<10))) // 20 KiB each way at 100 KiB/s
+	if took := time.Since(start); took < 150*time.Millisecond { // a lower bound only
+		t.Errorf("20 KiB echoed at 100 KiB/s in %v, want at least 150ms", took)
+	}
+}
+
+func TestProxyIdleCloseClosesIdleConnsAndSparesBusyOnes(t *testing.T) {
+	p, _ := newEchoProxy(t)
+	idle, busy := dial(t, p.Addr()), dial(t, p.Addr())
+	mustEcho(t, idle, "a")
+	mustEcho(t, busy, "a")
+	const d = 60 * time.Millisecond
+	must(t, p.SetFault(faultlab.IdleClose(d)))
+	for range 6 { // 6 × d/3 = 2d of traffic on busy, none on idle
+		time.Sleep(d / 3)
+		mustEcho(t, busy, "b")
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("idle conn: %v, want EOF", err)
+	}
+	mustEcho(t, busy, "still open")
+	must(t, p.SetFault(faultlab.NoFault()))
+	time.Sleep(2 * d)
+	mustEcho(t, busy, "no idle limit any more")
+}
+
+// Faults switched at random from several goroutines while connections
+// carry traffic: nothing races, nothing deadlocks, Close leaves nothing
+// behind (goleak in TestMain).
+func TestProxyTogglesFaultsConcurrentlyAndClosesClean(t *testing.T) {
+	e := newEcho(t)
+	p, err := faultlab.NewProxy(e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults := []faultlab.Fault{
+		faultlab.NoFault(), faultlab.Refuse(), faultlab.ResetAll(), faultlab.ResetAfterBytes(3),
+		faultlab.ResetRandom(0.1), faultlab.Blackhole(), faultlab.AcceptAndDrop(),
+		faultlab.Latency(time.Millisecond), faultlab.Bandwidth(1 << 20), faultlab.CloseAfterBytes(5),
+		faultlab.IdleClose(5 * time.Millisecond),
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if i == 0 {
+					_ = p.SetFault(faults[j%len(faults)])
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				c, err := net.DialTimeout("tcp", p.Addr(), time.Second)
+				if err != nil {
+					continue
+				}
+				_, _ = echo(c, "ping", 20*time.Millisecond)
+				c.Close()
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	must(t, p.Close())
+	if p.Conns() != 0 {
+		t.Errorf("Conns() = %d after Close, want 0", p.Conns())
+	}
+}
+
+func TestNewProxyRejectsABadTarget(t *testing.T) {
+	if _, err := faultlab.NewProxy("no-port"); err == nil || !strings.HasPrefix(err.Error(), "herz/faultlab: ") {
+		t.Errorf("NewProxy(no-port) = %v, want a herz/faultlab error", err)
 	}
 }
