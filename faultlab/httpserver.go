@@ -190,6 +190,9 @@ func NewHTTPServer(opts HTTPOptions) (*HTTPServer, error) {
 // [HTTPServer.Stop], [HTTPServer.Restart] and [HTTPServer.GoAway].
 func (s *HTTPServer) Addr() string { return s.addr }
 
+// Port returns the server's port, for [BlackholePort].
+func (s *HTTPServer) Port() int { return portOf(s.addr) }
+
 // URL returns "http://127.0.0.1:port" ("https://" for [HTTPS]).
 func (s *HTTPServer) URL() string {
 	if s.opts.Protocol == HTTPS {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -79,4 +80,11 @@ func LookCommand(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("herz/faultlab: command %q not found in $PATH or %v", name, sbinDirs)
+}
+
+// portOf returns the port of a "127.0.0.1:port" address this package made.
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
+	return port
 }

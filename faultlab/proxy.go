@@ -225,6 +225,9 @@ func NewProxy(target string) (*Proxy, error) {
 // It stays the same across faults.
 func (p *Proxy) Addr() string { return p.addr }
 
+// Port returns the proxy's port.
+func (p *Proxy) Port() int { return portOf(p.addr) }
+
 // Target returns the address the proxy forwards to.
 func (p *Proxy) Target() string { return p.target }
 

@@ -313,9 +313,9 @@ func TestProxyBandwidthPacesBytes(t *testing.T) {
 	p, _ := newEchoProxy(t)
 	c := dial(t, p.Addr())
 	mustEcho(t, c, "warm")
-	must(t, p.SetFault(faultlab.Bandwidth(100 << 10)))
+	must(t, p.SetFault(faultlab.Bandwidth(100<<10)))
 	start := time.Now()
-	mustEcho(t, c, string(make([]byte, 20<<10))) // 20 KiB each way at 100 KiB/s
+	mustEcho(t, c, string(make([]byte, 20<<10)))                // 20 KiB each way at 100 KiB/s
 	if took := time.Since(start); took < 150*time.Millisecond { // a lower bound only
 		t.Errorf("20 KiB echoed at 100 KiB/s in %v, want at least 150ms", took)
 	}
