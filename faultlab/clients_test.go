@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herz-go/herz/faultlab"
+	"github.com/herz-go/herz/internal/testenv"
 	"github.com/herz-go/herz/transport"
 )
 
@@ -50,8 +51,8 @@ type proxied struct {
 
 func newProxied(t *testing.T, ck clientKind, opts faultlab.HTTPOptions) *proxied {
 	t.Helper()
-	srv := newHTTPServer(t, opts)
-	p := newProxy(t, srv.Addr())
+	srv := testenv.NewHTTPServer(t, opts).HTTPServer
+	p := testenv.NewProxy(t, srv.Addr())
 	c, err := ck.new(faultlab.Target{URLs: []string{"http://" + p.Addr() + "/"}, Addrs: []string{p.Addr()}})
 	if err != nil {
 		t.Fatal(err)

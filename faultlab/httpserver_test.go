@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herz-go/herz/faultlab"
+	"github.com/herz-go/herz/internal/testenv"
 )
 
 // do sends a request with an optional request ID and returns the response
@@ -46,7 +47,7 @@ func TestHTTPServerSpeaksEachProtocolAndCountsByRequestID(t *testing.T) {
 		{faultlab.H2C, 2, "http://"},
 	} {
 		t.Run(tc.proto.String(), func(t *testing.T) {
-			s := newHTTPServer(t, faultlab.HTTPOptions{Protocol: tc.proto})
+			s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: tc.proto}).HTTPServer
 			c := s.Client()
 			if !strings.HasPrefix(s.URL(), tc.scheme+"127.0.0.1:") || !strings.HasSuffix(s.URL(), s.Addr()) {
 				t.Errorf("URL() = %q, Addr() = %q", s.URL(), s.Addr())
@@ -79,9 +80,9 @@ func TestHTTPServerSpeaksEachProtocolAndCountsByRequestID(t *testing.T) {
 }
 
 func TestHTTPServerClientTLSConfigTrustsOnlyThisServer(t *testing.T) {
-	a := newHTTPServer(t, faultlab.HTTPOptions{Protocol: faultlab.HTTPS})
-	b := newHTTPServer(t, faultlab.HTTPOptions{Protocol: faultlab.HTTPS})
-	if cfg := newHTTPServer(t, faultlab.HTTPOptions{}).ClientTLSConfig(); cfg != nil {
+	a := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: faultlab.HTTPS}).HTTPServer
+	b := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: faultlab.HTTPS}).HTTPServer
+	if cfg := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).ClientTLSConfig(); cfg != nil {
 		t.Errorf("plain server ClientTLSConfig() = %v, want nil", cfg)
 	}
 	tr := &http.Transport{TLSClientConfig: a.ClientTLSConfig()}
@@ -97,7 +98,7 @@ func TestHTTPServerClientTLSConfigTrustsOnlyThisServer(t *testing.T) {
 }
 
 func TestHTTPServerIdleTimeoutClosesKeepAliveConnWithFIN(t *testing.T) {
-	s := newHTTPServer(t, faultlab.HTTPOptions{IdleTimeout: 50 * time.Millisecond, BodySize: -1})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{IdleTimeout: 50 * time.Millisecond, BodySize: -1}).HTTPServer
 	c, err := net.Dial("tcp", s.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestHTTPServerIdleTimeoutClosesKeepAliveConnWithFIN(t *testing.T) {
 }
 
 func TestHTTPServerResetEverySendsRSTAfterExecuting(t *testing.T) {
-	s := newHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 2})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 2}).HTTPServer
 	c, err := net.Dial("tcp", s.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +159,7 @@ func TestHTTPServerResetEverySendsRSTAfterExecuting(t *testing.T) {
 // The standard library re-sends a GET whose reused connection was reset;
 // the server must count that as a duplicate execution (what P10 watches).
 func TestHTTPServerDuplicatesSeesStdlibRetryOfResetGET(t *testing.T) {
-	s := newHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 2})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 2}).HTTPServer
 	c := s.Client()
 	for _, id := range []string{"a", "b"} {
 		if _, _, err := do(c, http.MethodGet, s.URL(), id, nil); err != nil {
@@ -173,7 +174,7 @@ func TestHTTPServerDuplicatesSeesStdlibRetryOfResetGET(t *testing.T) {
 func TestHTTPServerResetEveryResetsHTTP2Connections(t *testing.T) {
 	for _, proto := range []faultlab.Protocol{faultlab.HTTPS, faultlab.H2C} {
 		t.Run(proto.String(), func(t *testing.T) {
-			s := newHTTPServer(t, faultlab.HTTPOptions{Protocol: proto, ResetEvery: 2})
+			s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: proto, ResetEvery: 2}).HTTPServer
 			c := s.Client()
 			if _, _, err := do(c, http.MethodPost, s.URL(), "one", io.NopCloser(strings.NewReader("x"))); err != nil {
 				t.Fatal(err)
@@ -197,7 +198,7 @@ func TestHTTPServerResetEveryResetsHTTP2Connections(t *testing.T) {
 }
 
 func TestHTTPServerDelayAndSleepParameter(t *testing.T) {
-	s := newHTTPServer(t, faultlab.HTTPOptions{Delay: 30 * time.Millisecond})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Delay: 30 * time.Millisecond}).HTTPServer
 	c := s.Client()
 	for _, tc := range []struct {
 		query string
@@ -222,7 +223,7 @@ func TestHTTPServerDelayAndSleepParameter(t *testing.T) {
 }
 
 func TestHTTPServerSetStatusStormsWithRetryAfterAndDoesNotExecute(t *testing.T) {
-	s := newHTTPServer(t, faultlab.HTTPOptions{})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).HTTPServer
 	c := s.Client()
 	s.SetStatus(http.StatusServiceUnavailable, "2")
 	resp, _, err := do(c, http.MethodPost, s.URL(), "id", strings.NewReader("x"))
@@ -243,7 +244,7 @@ func TestHTTPServerSetStatusStormsWithRetryAfterAndDoesNotExecute(t *testing.T) 
 }
 
 func TestHTTPServerStopRefusesAndRestartServesOnTheSamePort(t *testing.T) {
-	s := newHTTPServer(t, faultlab.HTTPOptions{})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).HTTPServer
 	c := s.Client()
 	addr := s.Addr()
 	if _, _, err := do(c, http.MethodGet, s.URL(), "", nil); err != nil {
@@ -273,7 +274,7 @@ func TestHTTPServerStopRefusesAndRestartServesOnTheSamePort(t *testing.T) {
 func TestHTTPServerGoAwaySendsGOAWAYAndKeepsServing(t *testing.T) {
 	for _, proto := range []faultlab.Protocol{faultlab.H2C, faultlab.HTTPS} {
 		t.Run(proto.String(), func(t *testing.T) {
-			s := newHTTPServer(t, faultlab.HTTPOptions{Protocol: proto})
+			s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: proto}).HTTPServer
 			var raw net.Conn
 			if proto == faultlab.HTTPS {
 				cfg := s.ClientTLSConfig()

@@ -71,7 +71,7 @@ func TestInNetnsRunsBodyInAFreshNamespaceWithOnlyLoopback(t *testing.T) {
 		if len(ifs) != 1 || ifs[0].Name != "lo" || ifs[0].Flags&net.FlagUp == 0 {
 			t.Fatalf("interfaces %+v, want only lo, up", ifs)
 		}
-		e := newEcho(t)
+		e := testenv.NewEchoServer(t)
 		mustEcho(t, dial(t, e.Addr()), "inside")
 	})
 }
@@ -140,7 +140,7 @@ func mustWrite(t *testing.T, c net.Conn, s string) {
 func TestConntrackExpiryDropsIdleConnsAndSparesBusyOnes(t *testing.T) {
 	testenv.InNetns(t, func(t *testing.T) {
 		must(t, faultlab.ConntrackExpiry(2*time.Second))
-		e := newEcho(t)
+		e := testenv.NewEchoServer(t)
 		idle, busy := dial(t, e.Addr()), dial(t, e.Addr())
 		mustEcho(t, idle, "a")
 		mustEcho(t, busy, "a")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herz-go/herz/faultlab"
+	"github.com/herz-go/herz/internal/testenv"
 )
 
 // dial connects to addr and closes the conn in t.Cleanup.
@@ -63,8 +64,8 @@ func dialAndRead(addr string) error {
 
 func newEchoProxy(t *testing.T) (*faultlab.Proxy, *faultlab.EchoServer) {
 	t.Helper()
-	e := newEcho(t)
-	return newProxy(t, e.Addr()), e
+	e := testenv.NewEchoServer(t)
+	return testenv.NewProxy(t, e.Addr()), e
 }
 
 func TestProxyForwardsUntouchedWithNoFault(t *testing.T) {
@@ -176,8 +177,8 @@ func TestProxyCloseAfterBytesCutsTheStreamWithFIN(t *testing.T) {
 
 func TestProxyPassesTargetFailuresOnAsResets(t *testing.T) {
 	t.Run("target reset", func(t *testing.T) {
-		s := newHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 1})
-		p := newProxy(t, s.Addr())
+		s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 1}).HTTPServer
+		p := testenv.NewProxy(t, s.Addr())
 		c := dial(t, p.Addr())
 		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			t.Fatal(err)
@@ -188,8 +189,8 @@ func TestProxyPassesTargetFailuresOnAsResets(t *testing.T) {
 		}
 	})
 	t.Run("target down", func(t *testing.T) {
-		e := newEcho(t)
-		p := newProxy(t, e.Addr())
+		e := testenv.NewEchoServer(t)
+		p := testenv.NewProxy(t, e.Addr())
 		must(t, e.Close())
 		if err := dialAndRead(p.Addr()); !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("through the proxy: %v, want ECONNRESET", err)
@@ -346,7 +347,7 @@ func TestProxyIdleCloseClosesIdleConnsAndSparesBusyOnes(t *testing.T) {
 // carry traffic: nothing races, nothing deadlocks, Close leaves nothing
 // behind (goleak in TestMain).
 func TestProxyTogglesFaultsConcurrentlyAndClosesClean(t *testing.T) {
-	e := newEcho(t)
+	e := testenv.NewEchoServer(t)
 	p, err := faultlab.NewProxy(e.Addr())
 	if err != nil {
 		t.Fatal(err)

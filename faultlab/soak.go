@@ -331,14 +331,7 @@ type Env struct {
 // At waits until the fraction frac of the run has passed and reports true,
 // or false if ctx ended first (the run is over).
 func (e *Env) At(ctx context.Context, frac float64) bool {
-	t := time.NewTimer(time.Until(e.start.Add(time.Duration(frac * float64(e.d)))))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return sleepCtx(ctx, time.Until(e.start.Add(time.Duration(frac*float64(e.d)))))
 }
 
 // MarkRecovery starts the recovery clock: the result reports how long after

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herz-go/herz/faultlab"
+	"github.com/herz-go/herz/internal/testenv"
 )
 
 // soakShort is the duration of each scenario run in these tests: enough for
@@ -72,7 +73,7 @@ func TestSoakScenariosWithStdlibAndHerz(t *testing.T) {
 // server) soaked through a proxy that resets every connection for a tenth
 // of the run. Proves Upstreams, Steps, ClientFunc and the error accounting.
 func TestSoakProxyFaultsOnYourOwnUpstream(t *testing.T) {
-	e := newEcho(t)
+	e := testenv.NewEchoServer(t)
 	sc := faultlab.ProxyFaults(faultlab.ResetAll(), 0.3, 0.5, e.Addr())
 	sc.Duration = soakShort
 	newClient := func(tgt faultlab.Target) (faultlab.Client, error) {
