@@ -85,17 +85,18 @@ type HTTPOptions struct {
 	BodySize int
 }
 
-// validate names the first bad field.
-func (o HTTPOptions) validate() error {
+// validate names the first bad field, as name.Field (name is how the
+// caller wrote the options: "HTTPOptions", "Scenario.Backends[1]").
+func (o HTTPOptions) validate(name string) error {
 	switch {
 	case o.Protocol < HTTP1 || o.Protocol > H2C:
-		return fmt.Errorf("herz/faultlab: HTTPOptions.Protocol must be HTTP1, HTTPS or H2C, got %d", int(o.Protocol))
+		return fmt.Errorf("herz/faultlab: %s.Protocol must be HTTP1, HTTPS or H2C, got %d", name, int(o.Protocol))
 	case o.IdleTimeout < 0:
-		return fmt.Errorf("herz/faultlab: HTTPOptions.IdleTimeout must be >= 0, got %v", o.IdleTimeout)
+		return fmt.Errorf("herz/faultlab: %s.IdleTimeout must be >= 0, got %v", name, o.IdleTimeout)
 	case o.ResetEvery < 0:
-		return fmt.Errorf("herz/faultlab: HTTPOptions.ResetEvery must be >= 0, got %d", o.ResetEvery)
+		return fmt.Errorf("herz/faultlab: %s.ResetEvery must be >= 0, got %d", name, o.ResetEvery)
 	case o.Delay < 0:
-		return fmt.Errorf("herz/faultlab: HTTPOptions.Delay must be >= 0, got %v", o.Delay)
+		return fmt.Errorf("herz/faultlab: %s.Delay must be >= 0, got %v", name, o.Delay)
 	}
 	return nil
 }
@@ -156,7 +157,7 @@ type connKey struct{}
 // NewHTTPServer starts a server on a fresh 127.0.0.1 port. A bad option is
 // an error naming the field. Call [HTTPServer.Close] when done.
 func NewHTTPServer(opts HTTPOptions) (*HTTPServer, error) {
-	if err := opts.validate(); err != nil {
+	if err := opts.validate("HTTPOptions"); err != nil {
 		return nil, err
 	}
 	size := opts.BodySize

@@ -400,7 +400,8 @@ func (p *Proxy) register(c *proxyConn) bool {
 	case p.closed:
 		c.close()
 		return false
-	case p.fault.kind == kindResetAll:
+	case p.fault.kind == kindResetAll,
+		c.upstream == nil && p.fault.kind != kindDrop: // accepted under AcceptAndDrop, which has ended
 		c.reset()
 		return false
 	case p.fault.hasBudget():
@@ -557,9 +558,9 @@ func (c *proxyConn) forward(dst *net.TCPConn, chunk []byte) bool {
 		c.dropped.Store(true)
 		return true
 	}
-	if dst == nil { // accepted under AcceptAndDrop, now healed: SetFault resets it
-		c.dropped.Store(true)
-		return true
+	if dst == nil { // accepted under AcceptAndDrop, which has ended: no target to talk to
+		c.reset()
+		return false
 	}
 	allowed, spent := c.take(len(chunk))
 	if allowed > 0 {
@@ -580,7 +581,8 @@ func (c *proxyConn) forward(dst *net.TCPConn, chunk []byte) bool {
 }
 
 // write writes b to dst, in paced slices under [Bandwidth]; false on a
-// write error or when the connection ended while pacing.
+// write error or when the connection ended while pacing. When the fault
+// changes while pacing, the rest of b goes out at once.
 func (c *proxyConn) write(dst *net.TCPConn, b []byte, f Fault) bool {
 	if f.kind != kindBandwidth {
 		_, err := dst.Write(b)
@@ -588,18 +590,19 @@ func (c *proxyConn) write(dst *net.TCPConn, b []byte, f Fault) bool {
 	}
 	slice := int(max(f.bytes/20, 1))
 	for len(b) > 0 {
+		cur, changed := c.p.current()
+		if cur != f {
+			_, err := dst.Write(b)
+			return err == nil
+		}
 		n := min(slice, len(b))
 		if _, err := dst.Write(b[:n]); err != nil {
 			return false
 		}
 		b = b[n:]
 		pause := time.Duration(float64(n) / float64(f.bytes) * float64(time.Second))
-		cur, changed := c.p.current()
-		if cur != f {
-			pause = 0 // the limit was lifted or changed: stop pacing this chunk
-		}
-		if pause > 0 && !c.sleep(pause, changed) {
-			return !c.ended()
+		if !c.sleep(pause, changed) && c.ended() {
+			return false
 		}
 	}
 	return true

@@ -173,8 +173,8 @@ func (sc Scenario) withDefaults() (Scenario, error) {
 		}
 	}
 	for i, o := range sc.Backends {
-		if err := o.validate(); err != nil {
-			return sc, fmt.Errorf("herz/faultlab: Scenario.Backends[%d]: %w", i, err)
+		if err := o.validate(fmt.Sprintf("Scenario.Backends[%d]", i)); err != nil {
+			return sc, err
 		}
 	}
 	if sc.Name == "" {

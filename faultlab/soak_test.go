@@ -149,7 +149,7 @@ func TestSoakRejectsBadScenariosNamingTheField(t *testing.T) {
 		{faultlab.Scenario{Warmup: -1}, "Scenario.Warmup"},
 		{faultlab.Scenario{Mix: 9}, "Scenario.Mix"},
 		{faultlab.Scenario{Steps: []faultlab.Step{{At: 1.5}}}, "Scenario.Steps[0].At"},
-		{faultlab.Scenario{Backends: []faultlab.HTTPOptions{{Delay: -1}}}, "HTTPOptions.Delay"},
+		{faultlab.Scenario{Backends: []faultlab.HTTPOptions{{Delay: -1}}}, "Scenario.Backends[0].Delay"},
 		{faultlab.Scenario{Backends: []faultlab.HTTPOptions{{}}, Upstreams: []string{"127.0.0.1:1"}}, "Scenario.Upstreams"},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
