@@ -199,3 +199,26 @@ func TestShortenKeepsTheCause(t *testing.T) {
 		t.Errorf("Shorten = %q", got)
 	}
 }
+
+// Run is what users call from their benchmarks: every documented metric
+// must reach the benchmark result.
+func TestRunReportsEveryMetric(t *testing.T) {
+	sc := faultlab.OutageAndReturn()
+	sc.Backends = []faultlab.HTTPOptions{{}, {}} // two backends: srv-reqs/op per backend too
+	sc.ReportShare = true
+	sc.Duration = time.Second // one iteration at the default -benchtime
+	var last *faultlab.Result
+	br := testing.Benchmark(func(b *testing.B) { last = faultlab.Run(b, sc, stdlibClient) })
+	if br.N == 0 || last == nil {
+		t.Fatalf("benchmark did not run: %+v", br)
+	}
+	for _, m := range []string{"reqs", "errors/op", "dups", "p50-ms", "p99-ms", "new-conns", "srv-reqs/op",
+		"slow-share-%", "recover-ms", "leaked-goroutines", "leaked-fds"} {
+		if _, ok := br.Extra[m]; !ok {
+			t.Errorf("metric %q not reported; got %v", m, br.Extra)
+		}
+	}
+	if got := br.Extra["reqs"]; got != float64(last.Ops) {
+		t.Errorf("reqs = %v, want the last run's %d", got, last.Ops)
+	}
+}
