@@ -51,7 +51,9 @@ func (m Mix) String() string {
 // the run (0 is the start, 1 the end), every proxy of the run switches to
 // Fault.
 type Step struct {
-	At    float64
+	// At is the fraction of the run at which the step applies, in [0, 1].
+	At float64
+	// Fault is what every proxy of the run switches to.
 	Fault Fault
 }
 
@@ -275,6 +277,11 @@ func (f funcClient) Close() error {
 func HTTPClient(c *http.Client) Client { return httpClient{c} }
 
 type httpClient struct{ c *http.Client }
+
+var (
+	_ Client = httpClient{}
+	_ Client = funcClient{}
+)
 
 func (h httpClient) Do(ctx context.Context, op Op) error {
 	var body io.Reader
