@@ -217,3 +217,79 @@ func TestProxyFaultsAsSeenByStdlibAndHerzClients(t *testing.T) {
 		})
 	}
 }
+
+// A whole-path blackhole (iptables DROP in a namespace: no ACK, no FIN, no
+// RST, SYNs unanswered) as each client sees it: the POST on the warm
+// connection never reaches the server, and only the caller's deadline (or
+// the client's own detection, herz's pings and timeouts, which take
+// seconds) ends it.
+func TestBlackholePortAsSeenByStdlibAndHerzClients(t *testing.T) {
+	testenv.InNetns(t, func(t *testing.T) {
+		for _, ck := range clientKinds {
+			t.Run(ck.name, func(t *testing.T) {
+				srv := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).HTTPServer
+				c, err := ck.new(faultlab.Target{URLs: []string{srv.URL() + "/"}, Addrs: []string{srv.Addr()}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				op := faultlab.Op{URL: srv.URL() + "/", Addr: srv.Addr(), Method: http.MethodGet}
+				if err := c.Do(context.Background(), op); err != nil {
+					t.Fatal(err)
+				}
+				must(t, faultlab.BlackholePort(srv.Port()))
+				op.Method, op.ID, op.Body = http.MethodPost, "blackholed", []byte("x")
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				defer cancel()
+				if err := c.Do(ctx, op); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("POST into a whole-path blackhole: %v, want the caller's deadline", err)
+				}
+				if n := srv.Executions("blackholed"); n != 0 {
+					t.Errorf("server executed the blackholed POST %d times, want 0", n)
+				}
+				must(t, faultlab.UnblackholePort(srv.Port()))
+			})
+		}
+	})
+}
+
+// A NAT that forgets connections idle for 2s, and warm connections left
+// idle for 3s: a client that reuses a forgotten connection hangs until its
+// caller's deadline (net/http does); herz (keepalive probes derived from
+// the namespace's conntrack limit, or eviction before it) must succeed.
+func TestConntrackExpiryAsSeenByStdlibAndHerzClients(t *testing.T) {
+	testenv.InNetns(t, func(t *testing.T) {
+		must(t, faultlab.ConntrackExpiry(2*time.Second))
+		type warm struct {
+			srv *faultlab.HTTPServer
+			c   faultlab.Client
+		}
+		ws := map[string]warm{}
+		for _, ck := range clientKinds {
+			srv := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).HTTPServer
+			c, err := ck.new(faultlab.Target{URLs: []string{srv.URL() + "/"}, Addrs: []string{srv.Addr()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Do(context.Background(), faultlab.Op{URL: srv.URL() + "/", Method: http.MethodGet}); err != nil {
+				t.Fatal(err)
+			}
+			ws[ck.name] = warm{srv, c}
+		}
+		time.Sleep(3 * time.Second)
+		got := map[string]error{}
+		for name, w := range ws {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			got[name] = w.c.Do(ctx, faultlab.Op{URL: w.srv.URL() + "/", Method: http.MethodPost, ID: "after-idle", Body: []byte("x")})
+			cancel()
+			t.Logf("%s after 3s idle behind a 2s NAT: %v", name, got[name])
+		}
+		if got["herz"] != nil {
+			t.Errorf("herz: %v; want success (keepalive below the NAT's limit, or the conn evicted before it)", got["herz"])
+		}
+		if got["stdlib"] != nil && !errors.Is(got["stdlib"], context.DeadlineExceeded) {
+			t.Errorf("stdlib: %v, want success or a hang until the deadline", got["stdlib"])
+		}
+	})
+}
