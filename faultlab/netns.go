@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -211,7 +210,7 @@ func runNetnsParent(t *testing.T, token string) {
 		if pids := processesIn(childNS); len(pids) > 0 {
 			// Descendants of our child: ours to end, so the namespace dies.
 			for _, pid := range pids {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				killProcess(pid)
 			}
 			t.Errorf("herz/faultlab: processes %v were still in the namespace %s after the child exited (killed)", pids, childNS)
 		}

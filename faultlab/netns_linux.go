@@ -13,3 +13,6 @@ const netnsSupported = true
 func netnsProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 }
+
+// killProcess ends pid with SIGKILL.
+func killProcess(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t := &Transport{s: s}
 	if t.budget, err = retry.NewBudget(s.Budget.budgetConfig()); err != nil {
-		return nil, fmt.Errorf("herz/transport: Config.Budget: %w", err)
+		return nil, fieldError("Budget", err)
 	}
 	if t.rec, err = telemetry.New(s.MeterProvider); err != nil {
 		return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
@@ -89,6 +90,10 @@ func New(cfg Config) (*Transport, error) {
 		}
 	}
 	if t.d, err = dialer.New(s.Dialer); err != nil {
+		// Name the field as the user wrote it: Config.Dialer.LifetimeJitter.
+		if msg, ok := strings.CutPrefix(err.Error(), "herz/dialer: Config."); ok {
+			return nil, errors.New("herz/transport: Config.Dialer." + msg)
+		}
 		return nil, fmt.Errorf("herz/transport: Config.Dialer: %w", err)
 	}
 	if err = t.buildTransports(); err != nil {
@@ -210,6 +215,9 @@ func (t *Transport) Dialer() *dialer.Dialer { return t.d }
 // does not interrupt connections in use.
 func (t *Transport) CloseIdleConnections() {
 	t.t1.CloseIdleConnections()
+	if t.h2 != nil {
+		t.h2.closeIdle()
+	}
 	if t.h2c != nil {
 		t.h2c.CloseIdleConnections()
 	}

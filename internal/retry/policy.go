@@ -94,17 +94,17 @@ func (p Policy) Validate() error {
 	p = p.WithDefaults()
 	switch {
 	case p.Initial < 0 || p.Initial > maxDelay:
-		return fmt.Errorf("herz/retry: Policy.Initial must be in [0,%v], got %v", maxDelay, p.Initial)
+		return &ConfigError{Struct: "Policy", Field: "Initial", Rule: fmt.Sprintf("must be in [0,%v], got %v", maxDelay, p.Initial)}
 	case p.Max < 0 || p.Max > maxDelay:
-		return fmt.Errorf("herz/retry: Policy.Max must be in [0,%v], got %v", maxDelay, p.Max)
+		return &ConfigError{Struct: "Policy", Field: "Max", Rule: fmt.Sprintf("must be in [0,%v], got %v", maxDelay, p.Max)}
 	case p.Max < p.Initial:
-		return fmt.Errorf("herz/retry: Policy.Max (%v) must not be below Policy.Initial (%v)", p.Max, p.Initial)
+		return &ConfigError{Struct: "Policy", Field: "Max", Rule: fmt.Sprintf("(%v) must not be below Initial (%v)", p.Max, p.Initial)}
 	case math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0) || p.Multiplier < 1:
-		return fmt.Errorf("herz/retry: Policy.Multiplier must be a finite number ≥ 1, got %v", p.Multiplier)
+		return &ConfigError{Struct: "Policy", Field: "Multiplier", Rule: fmt.Sprintf("must be a finite number ≥ 1, got %v", p.Multiplier)}
 	case math.IsNaN(p.Jitter) || p.Jitter < 0 || p.Jitter > 1:
-		return fmt.Errorf("herz/retry: Policy.Jitter must be in [0,1], got %v", p.Jitter)
+		return &ConfigError{Struct: "Policy", Field: "Jitter", Rule: fmt.Sprintf("must be in [0,1], got %v", p.Jitter)}
 	case p.MaxRetries < NoRetries:
-		return fmt.Errorf("herz/retry: Policy.MaxRetries must be ≥ 0 or NoRetries (-1), got %d", p.MaxRetries)
+		return &ConfigError{Struct: "Policy", Field: "MaxRetries", Rule: fmt.Sprintf("must be ≥ 0 or NoRetries (-1), got %d", p.MaxRetries)}
 	}
 	return nil
 }
@@ -202,3 +202,16 @@ func (p Policy) exponential() *backoff.ExponentialBackOff {
 	b.Reset()
 	return b
 }
+
+// ConfigError reports an invalid field of a [Policy] or [BudgetConfig]. An
+// adapter re-states it with the name of its own field (Config.Retry.Initial),
+// so the user reads the field they wrote.
+type ConfigError struct {
+	// Struct is Policy or BudgetConfig; Field the field's name in it.
+	Struct, Field string
+	// Rule says what is wrong, e.g. "must be in [0,1], got 2".
+	Rule string
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string { return "herz/retry: " + e.Struct + "." + e.Field + " " + e.Rule }
