@@ -1,0 +1,59 @@
+// Package pgxconn opens PostgreSQL through pgx/v5's database/sql driver
+// (github.com/jackc/pgx/v5/stdlib) with every connection dialed by the herz
+// dialer and checked by package sqlconn before each reuse. Only programs
+// that import this package compile pgx.
+//
+// The connection's DialFunc is [sqlconn.DialContext], so the socket under
+// each pgx connection is a tracked *dialer.Conn: a connection handed out
+// again is probed (one MSG_PEEK system call, no round trip) instead of
+// pgx's own ping after one second idle, which this package turns off. The
+// idle_session_timeout of each new session is learned
+// ([sqlconn.PostgresIdleHint]). A host given as a Unix socket directory is
+// dialed untracked; its connections get sqlconn's bounded ping after idle.
+package pgxconn
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/herz-go/herz/sqlconn"
+)
+
+// Connector returns a wrapped pgx connector for dsn (any form pgx.ParseConfig
+// accepts). cfg.Server defaults to the DSN's first host:port and
+// cfg.IdleHint to [sqlconn.PostgresIdleHint]. opts are passed to
+// stdlib.GetConnector after this package's own (which turns pgx's
+// reuse ping off: herz probes instead).
+func Connector(dsn string, cfg sqlconn.Config, opts ...stdlib.OptionOpenDB) (*sqlconn.Connector, error) {
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("herz/sqlconn/pgxconn: %s", sqlconn.Redact(err.Error()))
+	}
+	pc.DialFunc = sqlconn.DialContext
+	if cfg.Server == "" {
+		cfg.Server = net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port)))
+	}
+	if cfg.IdleHint == nil {
+		cfg.IdleHint = sqlconn.PostgresIdleHint
+	}
+	all := append([]stdlib.OptionOpenDB{stdlib.OptionShouldPing(noPing)}, opts...)
+	return sqlconn.New(stdlib.GetConnector(*pc, all...), cfg)
+}
+
+func noPing(context.Context, stdlib.ShouldPingParams) bool { return false }
+
+// Open opens a database/sql pool on [Connector]; sql.DB.Close closes the
+// connector and its Dialer.
+func Open(dsn string, cfg sqlconn.Config, opts ...stdlib.OptionOpenDB) (*sql.DB, error) {
+	c, err := Connector(dsn, cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlconn.OpenDB(c), nil
+}
