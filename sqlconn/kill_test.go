@@ -15,7 +15,7 @@ import (
 // alongside on the same server, must not be better.
 func TestQueriesAfterIdleBackendsKilled(t *testing.T) {
 	const (
-		poolSize = 8
+		poolSize = 4
 		nQueries = 1000
 	)
 	for _, d := range drivers {
