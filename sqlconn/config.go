@@ -21,6 +21,12 @@ const (
 	DefaultConnectBackoff    = 50 * time.Millisecond
 	DefaultConnectBackoffMax = time.Second
 	DefaultMaxLifetime       = 10 * time.Minute
+	// defaultBreakerOpenBase and defaultBreakerOpenMax are the connect
+	// breaker's open interval unless Config.Breaker sets one: short, so that
+	// the first connect after the database is back comes within about a
+	// second, and capped there (one probing connect per second at most).
+	defaultBreakerOpenBase = 500 * time.Millisecond
+	defaultBreakerOpenMax  = time.Second
 	// lifetimeJitter is the largest fraction of MaxLifetime removed at
 	// random from each connection's limit (so they do not expire together).
 	lifetimeJitter = 0.1
@@ -82,10 +88,13 @@ type Config struct {
 	// ConnectBackoff is invalid.
 	ConnectBackoffMax time.Duration
 
-	// Breaker configures the per-server connect breaker (zero value: package
-	// breaker's defaults: open after 5 failures in a row, for 1s the first
-	// time, one probing connect while half-open). After it closes again,
-	// connects refill the pool in slow start: 1, then 2, 4, … at once.
+	// Breaker configures the per-server connect breaker. Zero fields take
+	// package breaker's defaults (open after 5 failures in a row, one probing
+	// connect while half-open, ±20% jitter) except the open interval:
+	// OpenBase 500ms and OpenMax 1s unless set, so that the first connect
+	// after the database is back comes within about a second. After the
+	// breaker closes again, connects refill the pool in slow start: 1 at a
+	// time, then 2, 4, … up to 64, then no limit.
 	Breaker breaker.Config
 	// DisableBreaker turns the connect breaker (and the slow start) off.
 	DisableBreaker bool

@@ -110,6 +110,12 @@ func New(inner driver.Connector, cfg Config) (*Connector, error) {
 	}
 	if !cfg.DisableBreaker {
 		bc := cfg.Breaker
+		if bc.OpenBase == 0 {
+			bc.OpenBase = defaultBreakerOpenBase
+		}
+		if bc.OpenMax == 0 {
+			bc.OpenMax = max(defaultBreakerOpenMax, bc.OpenBase)
+		}
 		user := bc.OnStateChange
 		bc.OnStateChange = func(key string, from, to breaker.State) {
 			if from == breaker.StateHalfOpen && to == breaker.StateClosed {
