@@ -28,8 +28,8 @@ type dbDriver struct {
 	name  string
 	mysql bool
 	dsn   func(t *testing.T) string
-	bare  func(t *testing.T, dsn string) *sql.DB
-	herz  func(t *testing.T, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector)
+	bare  func(t testing.TB, dsn string) *sql.DB
+	herz  func(t testing.TB, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector)
 	// kill ends this process's idle sessions.
 	kill func(ctx context.Context, admin *sql.DB) (int, error)
 }
@@ -50,14 +50,14 @@ var drivers = []dbDriver{
 	{
 		name: "pgx",
 		dsn:  pgDSN,
-		bare: func(t *testing.T, dsn string) *sql.DB {
+		bare: func(t testing.TB, dsn string) *sql.DB {
 			pc, err := pgx.ParseConfig(dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return closeLater(t, stdlib.OpenDB(*pc))
 		},
-		herz: func(t *testing.T, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector) {
+		herz: func(t testing.TB, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector) {
 			c, err := pgxconn.Connector(dsn, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -69,14 +69,14 @@ var drivers = []dbDriver{
 	{
 		name: "pq",
 		dsn:  pgDSN,
-		bare: func(t *testing.T, dsn string) *sql.DB {
+		bare: func(t testing.TB, dsn string) *sql.DB {
 			db, err := sql.Open("postgres", dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return closeLater(t, db)
 		},
-		herz: func(t *testing.T, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector) {
+		herz: func(t testing.TB, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector) {
 			c, err := pqconn.Connector(dsn, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -89,7 +89,7 @@ var drivers = []dbDriver{
 		name:  "mysql",
 		mysql: true,
 		dsn:   myDSN,
-		bare: func(t *testing.T, dsn string) *sql.DB {
+		bare: func(t testing.TB, dsn string) *sql.DB {
 			mc, err := mysql.ParseDSN(dsn)
 			if err != nil {
 				t.Fatal(err)
@@ -100,7 +100,7 @@ var drivers = []dbDriver{
 			}
 			return closeLater(t, sql.OpenDB(c))
 		},
-		herz: func(t *testing.T, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector) {
+		herz: func(t testing.TB, dsn string, cfg sqlconn.Config) (*sql.DB, *sqlconn.Connector) {
 			c, err := mysqlconn.Connector(dsn, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -120,13 +120,13 @@ func driverNamed(name string) dbDriver {
 	panic("no driver " + name)
 }
 
-func closeLater(t *testing.T, db *sql.DB) *sql.DB {
+func closeLater(t testing.TB, db *sql.DB) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
 
 // warm makes db hold n distinct idle sessions.
-func warm(t *testing.T, db *sql.DB, n int) {
+func warm(t testing.TB, db *sql.DB, n int) {
 	t.Helper()
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
