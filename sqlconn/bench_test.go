@@ -136,4 +136,3 @@ func benchDSN(b *testing.B, d dbDriver) string {
 	}
 	return testenv.RequirePG(b)
 }
-
