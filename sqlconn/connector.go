@@ -74,6 +74,7 @@ type Connector struct {
 	policy   retry.Policy
 	gate     gate
 	rec      *telemetry.SQLRecorder
+	hrec     *telemetry.Recorder
 	pool     string
 
 	mu         sync.Mutex
@@ -121,6 +122,7 @@ func New(inner driver.Connector, cfg Config) (*Connector, error) {
 			if from == breaker.StateHalfOpen && to == breaker.StateClosed {
 				c.gate.slowStart()
 			}
+			c.hrec.BreakerTransition(context.Background(), key, from.String(), to.String())
 			if user != nil {
 				user(key, from, to)
 			}
@@ -130,6 +132,9 @@ func New(inner driver.Connector, cfg Config) (*Connector, error) {
 		}
 	}
 	if c.rec, err = telemetry.NewSQL(cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("herz/sqlconn: %w", err)
+	}
+	if c.hrec, err = telemetry.New(cfg.MeterProvider); err != nil {
 		return nil, fmt.Errorf("herz/sqlconn: %w", err)
 	}
 	c.pool = cfg.PoolName

@@ -1,0 +1,13 @@
+// Package pgxconn opens PostgreSQL through pgx/v5's database/sql driver
+// (github.com/jackc/pgx/v5/stdlib) with every connection dialed by the herz
+// dialer and checked by package sqlconn before each reuse. Only programs
+// that import this package compile pgx.
+//
+// The connection's DialFunc is [sqlconn.DialContext], so the socket under
+// each pgx connection is a tracked *dialer.Conn: a connection handed out
+// again is probed (one MSG_PEEK system call, no round trip) instead of
+// pgx's own ping after one second idle, which this package turns off. The
+// idle_session_timeout of each new session is learned
+// ([sqlconn.PostgresIdleHint]). A host given as a Unix socket directory is
+// dialed untracked; its connections get sqlconn's bounded ping after idle.
+package pgxconn
