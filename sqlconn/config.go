@@ -64,11 +64,12 @@ type Config struct {
 	// inner driver's session reset after a long idle. Default (zero) 250ms;
 	// negative is invalid.
 	PingTimeout time.Duration
-	// PingAfterIdle applies to connections whose socket herz cannot see (a
-	// driver without a dial hook, or dialing a Unix socket): such a
-	// connection idle longer than this is pinged (bounded by PingTimeout)
-	// before it is handed out again. Default (zero) 1s; negative disables
-	// that ping.
+	// PingAfterIdle: a connection idle longer than this is pinged, bounded
+	// by PingTimeout, before it is handed out again. The probe at every
+	// reuse finds a FIN or an RST without a round trip; this ping finds what
+	// it cannot: a peer gone silent (blackholed) and, for a connection
+	// whose socket herz cannot see, a dead one. Default (zero) 1s, as
+	// pgxpool; negative disables the ping.
 	PingAfterIdle time.Duration
 
 	// ConnectTimeout bounds one connect attempt, dial and handshake

@@ -148,10 +148,19 @@ func (c *conn) checkout(ctx context.Context) (time.Duration, error) {
 		return idle, driver.ErrBadConn
 	}
 	c.lease, c.lent, c.since = lease, true, time.Now()
-	if reason == dialer.ReasonProbeData && !c.ping(ctx) {
-		// Bytes arrived while idle (PostgreSQL NOTIFY or ParameterStatus are
-		// harmless; the FATAL before a kill is not) and the ping failed.
-		return idle, c.drop(reason)
+	switch {
+	case reason == dialer.ReasonProbeData:
+		// Bytes arrived while idle: PostgreSQL NOTIFY or ParameterStatus are
+		// harmless, the FATAL before a kill is not. A bounded ping decides.
+		if !c.ping(ctx) {
+			return idle, c.drop(reason)
+		}
+	case c.c.cfg.PingAfterIdle > 0 && idle > c.c.cfg.PingAfterIdle:
+		// The probe sees FIN and RST, not a silent (blackholed) peer: after
+		// a long idle a bounded ping does.
+		if !c.ping(ctx) {
+			return idle, c.drop(dialer.ReasonIdle)
+		}
 	}
 	return idle, nil
 }

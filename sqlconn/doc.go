@@ -14,9 +14,9 @@
 //
 // [Wrap] wraps any driver.Connector and [Open] any registered driver by
 // name. A driver whose dialing is not routed through [DialContext] has no
-// socket herz can probe: its connections fall back to a ping bounded by
+// socket herz can probe: its connections get only the ping bounded by
 // Config.PingTimeout when they were idle longer than Config.PingAfterIdle,
-// and to the lifetime limit.
+// and the lifetime limit.
 //
 // # What happens at each step
 //
@@ -36,7 +36,9 @@
 //     database/sql silently takes another connection (nothing was sent).
 //     Unread bytes: a ping bounded by Config.PingTimeout (250ms) decides, as
 //     PostgreSQL legitimately sends NOTIFY and ParameterStatus messages, but
-//     also the FATAL message before a kill. Then the connection is Lent.
+//     also the FATAL message before a kill. A connection idle longer than
+//     Config.PingAfterIdle (1s) gets that bounded ping too: a silent,
+//     blackholed peer shows no FIN. Then the connection is Lent.
 //   - While lent — a long query, an open transaction, a held *sql.Conn —
 //     herz never closes it, whatever its silence.
 //

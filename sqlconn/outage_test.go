@@ -148,3 +148,53 @@ func p50(d []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// TestBlackholedIdleConnection is P15 for SQL: the server goes silent (no
+// FIN, no RST) under a connection idle for more than a second. A checkout
+// must not stall longer than the ping bound (Config.PingTimeout, 250ms)
+// plus one connect (ConnectTimeout here 300ms). The bare pgx driver, behind
+// its own blackholed proxy, pings with the caller's deadline (3s).
+func TestBlackholedIdleConnection(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.RequirePG(t)
+	const connectTimeout = 300 * time.Millisecond
+	hp := testenv.NewProxy(t, "127.0.0.1:5432")
+	bp := testenv.NewProxy(t, "127.0.0.1:5432")
+	hc, err := pgxconn.Connector(withHost(t, dsn, hp.Addr(), false), sqlconn.Config{ConnectTimeout: connectTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	herz := closeLater(t, sqlconn.OpenDB(hc))
+	pc, err := pgx.ParseConfig(withHost(t, dsn, bp.Addr(), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ConnectTimeout = connectTimeout
+	bare := closeLater(t, stdlib.OpenDB(*pc))
+	warm(t, herz, 1)
+	warm(t, bare, 1)
+	time.Sleep(1100 * time.Millisecond)
+	hp.SetFault(testenv.Blackhole())
+	bp.SetFault(testenv.Blackhole())
+
+	took := func(db *sql.DB) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		return time.Since(start), err
+	}
+	var wg sync.WaitGroup
+	var herzTook, bareTook time.Duration
+	var herzErr, bareErr error
+	wg.Go(func() { herzTook, herzErr = took(herz) })
+	wg.Go(func() { bareTook, bareErr = took(bare) })
+	wg.Wait()
+	t.Logf("blackholed after 1.1s idle: herz answered in %v (%v), bare pgx in %v (%v)", herzTook, herzErr, bareTook, bareErr)
+	if bound := sqlconn.DefaultPingTimeout + connectTimeout + 400*time.Millisecond; herzTook > bound {
+		t.Errorf("herz stalled %v, want at most the ping bound plus one connect (%v with slack)", herzTook, bound)
+	}
+	if herzTook > bareTook {
+		t.Errorf("herz took %v, the bare driver %v", herzTook, bareTook)
+	}
+}

@@ -5,9 +5,11 @@
 //
 // The connection's DialFunc is [sqlconn.DialContext], so the socket under
 // each pgx connection is a tracked *dialer.Conn: a connection handed out
-// again is probed (one MSG_PEEK system call, no round trip) instead of
-// pgx's own ping after one second idle, which this package turns off. The
-// idle_session_timeout of each new session is learned
-// ([sqlconn.PostgresIdleHint]). A host given as a Unix socket directory is
-// dialed untracked; its connections get sqlconn's bounded ping after idle.
+// again is probed at every reuse (one MSG_PEEK system call, no round trip).
+// pgx's own ping after one second idle, bounded only by the caller's
+// context, is turned off: sqlconn's ping after Config.PingAfterIdle (1s)
+// replaces it, bounded by Config.PingTimeout. The idle_session_timeout of
+// each new session is learned ([sqlconn.PostgresIdleHint]). A host given as
+// a Unix socket directory is dialed untracked; its connections get only the
+// bounded ping.
 package pgxconn

@@ -17,7 +17,8 @@ import (
 // accepts). cfg.Server defaults to the DSN's first host:port and
 // cfg.IdleHint to [sqlconn.PostgresIdleHint]. opts are passed to
 // stdlib.GetConnector after this package's own (which turns pgx's
-// reuse ping off: herz probes instead).
+// unbounded reuse ping off: sqlconn probes, and pings within
+// Config.PingTimeout after Config.PingAfterIdle).
 func Connector(dsn string, cfg sqlconn.Config, opts ...stdlib.OptionOpenDB) (*sqlconn.Connector, error) {
 	pc, err := pgx.ParseConfig(dsn)
 	if err != nil {
