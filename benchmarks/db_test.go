@@ -15,6 +15,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/herz-go/herz/internal/testenv"
+	"github.com/herz-go/herz/sqlconn"
+	"github.com/herz-go/herz/sqlconn/mysqlconn"
+	"github.com/herz-go/herz/sqlconn/pgxconn"
 )
 
 func init() {
@@ -51,7 +54,17 @@ var dbClients = []dbClient{
 		}
 		return db, ""
 	}},
-	{"herz", func(string, string) (*sql.DB, string) { return nil, "sqlconn not implemented yet" }},
+	{"herz", func(driver, dsn string) (*sql.DB, string) {
+		open := func(dsn string, cfg sqlconn.Config) (*sql.DB, error) { return pgxconn.Open(dsn, cfg) }
+		if driver == "mysql" {
+			open = mysqlconn.Open
+		}
+		db, err := open(dsn, sqlconn.Config{})
+		if err != nil {
+			return nil, err.Error()
+		}
+		return db, ""
+	}},
 }
 
 // dbResult is what one backend-kill run measured.
