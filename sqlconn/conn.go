@@ -319,10 +319,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		res, err = e.ExecContext(ctx, query, args)
 	case driver.Execer: //nolint:staticcheck // legacy drivers
 		var vals []driver.Value
-		if vals, err = namedToValues(args); err != nil {
-			return nil, err
-		}
-		if err = ctx.Err(); err != nil {
+		if vals, err = legacyArgs(ctx, args); err != nil {
 			return nil, err
 		}
 		res, err = e.Exec(query, vals)
@@ -349,10 +346,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		rows, err = q.QueryContext(ctx, query, args)
 	case driver.Queryer: //nolint:staticcheck // legacy drivers
 		var vals []driver.Value
-		if vals, err = namedToValues(args); err != nil {
-			return nil, err
-		}
-		if err = ctx.Err(); err != nil {
+		if vals, err = legacyArgs(ctx, args); err != nil {
 			return nil, err
 		}
 		rows, err = q.Query(query, vals)
@@ -380,9 +374,13 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 	return driver.ErrSkip
 }
 
-// namedToValues is database/sql's conversion for legacy drivers: named
-// arguments are not supported.
-func namedToValues(named []driver.NamedValue) ([]driver.Value, error) {
+// legacyArgs is database/sql's conversion for drivers without the context
+// methods: named arguments are not supported, and a done ctx ends the call
+// before it starts.
+func legacyArgs(ctx context.Context, named []driver.NamedValue) ([]driver.Value, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	vals := make([]driver.Value, len(named))
 	for i, nv := range named {
 		if nv.Name != "" {

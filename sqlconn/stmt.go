@@ -64,10 +64,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		res, err = e.ExecContext(ctx, args)
 	} else {
 		var vals []driver.Value
-		if vals, err = namedToValues(args); err != nil {
-			return nil, err
-		}
-		if err = ctx.Err(); err != nil {
+		if vals, err = legacyArgs(ctx, args); err != nil {
 			return nil, err
 		}
 		res, err = s.inner.Exec(vals) //nolint:staticcheck // legacy drivers
@@ -89,10 +86,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		rows, err = q.QueryContext(ctx, args)
 	} else {
 		var vals []driver.Value
-		if vals, err = namedToValues(args); err != nil {
-			return nil, err
-		}
-		if err = ctx.Err(); err != nil {
+		if vals, err = legacyArgs(ctx, args); err != nil {
 			return nil, err
 		}
 		rows, err = s.inner.Query(vals) //nolint:staticcheck // legacy drivers
