@@ -61,12 +61,14 @@ func runKilledStatement(t *testing.T, admin, db *sql.DB) (int, error) {
 		_, err := db.ExecContext(ctx, marker+" SELECT nextval('"+seq+"'), pg_sleep(2)")
 		done <- err
 	}()
-	// Wait until the statement runs, then terminate its backend.
+	// Wait until the statement has taken its number (nextval is visible to
+	// other sessions at once) and sleeps, then terminate its backend.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var killed bool
 		err := admin.QueryRowContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-			WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()`, "%"+marker+"%").Scan(&killed)
+			WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()
+			AND (SELECT is_called FROM `+seq+`)`, "%"+marker+"%").Scan(&killed)
 		if err == nil && killed {
 			break
 		}
