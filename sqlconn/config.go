@@ -68,8 +68,9 @@ type Config struct {
 	// by PingTimeout, before it is handed out again. The probe at every
 	// reuse finds a FIN or an RST without a round trip; this ping finds what
 	// it cannot: a peer gone silent (blackholed) and, for a connection
-	// whose socket herz cannot see, a dead one. Default (zero) 1s, as
-	// pgxpool; negative disables the ping.
+	// whose socket herz cannot see, a dead one. A driver without
+	// driver.Pinger cannot answer, so its connections idle that long are
+	// replaced. Default (zero) 1s, as pgxpool; negative disables the ping.
 	PingAfterIdle time.Duration
 
 	// ConnectTimeout bounds one connect attempt, dial and handshake

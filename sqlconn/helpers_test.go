@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log"
 	"net/url"
 	"strings"
 	"sync"
@@ -22,6 +24,12 @@ import (
 	"github.com/herz-go/herz/sqlconn/pgxconn"
 	"github.com/herz-go/herz/sqlconn/pqconn"
 )
+
+func init() {
+	// go-sql-driver/mysql logs every dead connection herz closes under it
+	// (and the bare pool's errors); the tests count what callers see.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+}
 
 // A dbDriver opens the same database bare and wrapped by herz.
 type dbDriver struct {
