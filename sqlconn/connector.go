@@ -198,13 +198,14 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	bo := c.policy.Backoff()
 	for attempt := 0; ; attempt++ {
 		conn, err := c.connectOnce(ctx)
 		if err == nil {
 			return conn, nil
 		}
 		if attempt >= c.cfg.ConnectRetries || !retryableConnect(err) || ctx.Err() != nil ||
-			retry.Sleep(ctx, c.policy.Delay(attempt+1)) != nil {
+			retry.Sleep(ctx, bo.Next()) != nil {
 			return nil, &ConnectError{Server: telemetry.Peer(c.cfg.Server), Attempts: attempt + 1, Err: err}
 		}
 	}
