@@ -15,6 +15,9 @@ import (
 
 	"github.com/herz-go/herz/faultlab"
 	"github.com/herz-go/herz/internal/testenv"
+	"github.com/herz-go/herz/sqlconn"
+	"github.com/herz-go/herz/sqlconn/mysqlconn"
+	"github.com/herz-go/herz/sqlconn/pgxconn"
 )
 
 func init() {
@@ -46,7 +49,12 @@ type dbClient struct {
 
 var dbClients = []dbClient{
 	{name: "stdlib", open: sql.Open},
-	{name: "herz", skip: "sqlconn not implemented yet"},
+	{name: "herz", open: func(driver, dsn string) (*sql.DB, error) {
+		if driver == "mysql" {
+			return mysqlconn.Open(dsn, sqlconn.Config{})
+		}
+		return pgxconn.Open(dsn, sqlconn.Config{})
+	}},
 }
 
 const (

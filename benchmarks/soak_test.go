@@ -137,6 +137,9 @@ func TestSoakShort(t *testing.T) {
 					}
 					r, kills := runDBSoak(t, dk, cl, d)
 					t.Logf("%s killed=%d", r, kills)
+					if cl.name == "herz" && r.Errors != 0 {
+						t.Errorf("herz: %d of %d queries failed after idle sessions were killed (P6 wants 0)", r.Errors, r.Ops)
+					}
 				})
 			}
 		})
