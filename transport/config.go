@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -46,7 +48,14 @@ type Config struct {
 	// negative means no limit.
 	MaxIdleConns int
 	// MaxIdleConnsPerHost bounds idle connections per host. Default (zero):
-	// http.DefaultMaxIdleConnsPerHost (2), as net/http. Negative is invalid.
+	// MaxIdleConns (100 unless set; unbounded per host when MaxIdleConns is
+	// negative), not net/http's 2: the idle pool of a host then holds the
+	// connections its recent peak of concurrent requests used (net/http only
+	// ever idles a connection a request used), decaying as they idle out
+	// (IdleConnTimeout, the dialer's idle limit and learned deadlines). With
+	// net/http's 2, 8 steady concurrent callers close and re-dial a
+	// connection on most requests, each close leaving a TIME_WAIT socket.
+	// Negative is invalid.
 	MaxIdleConnsPerHost int
 	// MaxConnsPerHost bounds connections per host, dialing, in use and idle.
 	// Default (zero): no limit. Negative is invalid.
@@ -90,21 +99,50 @@ type Config struct {
 	Retry RetryConfig
 	// Budget bounds the retries across all requests of this Transport.
 	Budget BudgetConfig
+	// OnRetry, if not nil, is called before each retry (after its backoff
+	// was decided and the budget allowed it, before the wait), on the
+	// goroutine of the request, with no lock held. It must be quick and
+	// must not modify the request.
+	OnRetry func(RetryInfo)
 	// AttemptTimeout bounds each attempt (dial, write, wait) until response
 	// headers arrive, so a hung attempt of an idempotent request is retried;
 	// after the headers, the body is bounded only by the request's context.
 	// Default (zero): no per-attempt limit. Negative is invalid.
 	AttemptTimeout time.Duration
 
-	// Breaker configures the per-host (host:port) request breaker: 5xx, 429
-	// and connection errors count as failures (zero value: package breaker's
-	// defaults). An open breaker fails requests at once with an error
-	// wrapping [breaker.ErrOpen].
+	// Breaker configures the per-host (host:port) request breaker. By
+	// default only failures the caller would see as errors anyway count:
+	// connect failures, resets and other transport errors, and herz's own
+	// attempt timeouts; a response is a success whatever its status unless
+	// BreakerStatuses lists it; the caller's own cancellation or deadline
+	// never counts. Zero fields take package breaker's defaults, except the
+	// open interval: when OpenBase and OpenMax are both zero it is 200ms ×
+	// consecutive trips, capped at 600ms (±20% jitter), so that the first
+	// request after an outage ends succeeds within a second (P14) at the
+	// cost of one probe request per host about every 0.5s while it lasts.
+	// An open breaker fails requests at once with an error wrapping
+	// [breaker.ErrOpen].
+	//
+	// While the request breaker is on, the Transport's dialer has no
+	// per-address breaker of its own (Dialer.DisableBreaker is forced):
+	// two breakers on one host would stack, the request breaker's
+	// half-open probe being rejected by a dial breaker still open.
 	Breaker breaker.Config
-	// DisableBreaker turns the per-host request breaker off.
+	// BreakerStatuses lists the response status codes that count as
+	// failures for the request breaker, e.g. []int{502, 503, 504}.
+	// Default (nil): none — a 503 on one path never opens the breaker for
+	// the host's other paths, and its caller gets the 503 as it is. Codes
+	// must be in [100, 599].
+	BreakerStatuses []int
+	// DisableBreaker turns the per-host request breaker off (the dialer's
+	// per-address breaker then applies, as configured in Dialer).
 	DisableBreaker bool
 
-	// Dialer configures the Transport's own [dialer.Dialer]. When
+	// Dialer configures the Transport's own [dialer.Dialer]. Retries happen
+	// in one layer: while the Transport retries (Retry.MaxRetries is not
+	// NoRetries), a zero Dialer.DialRetries means no dial retries (the
+	// Transport retries connect failures itself, so a request makes at most
+	// 1 + Retry.MaxRetries connects); see also Breaker. When
 	// Dialer.Learner is nil, the Transport creates a
 	// Learner with MinSamples 1: one observed idle close of a peer is enough
 	// to start refusing reuse before that peer's idle timeout (default 3
@@ -136,6 +174,13 @@ type RetryConfig struct {
 	// Jitter spreads each backoff uniformly over ±Jitter of it. Default 0.5;
 	// must be in [0,1].
 	Jitter float64
+	// RetryStatus, if not nil, decides which responses are retried in place
+	// of the default (502, 503, 504 and 429). It is asked only about a
+	// response to a request that is safe to re-send — idempotent, with a
+	// body that can be replayed, not canceled, attempts and budget left —
+	// so it can never make an unsafe request retryable. It must be safe for
+	// concurrent use and must not read or close the body.
+	RetryStatus func(resp *http.Response) bool
 	// MaxRetryAfter caps how long a server's Retry-After is honoured: a 429
 	// or 503 asking for a longer pause (or one past the request's deadline)
 	// is returned to the caller as it is. Default 30s. Negative is invalid.
@@ -177,6 +222,8 @@ const (
 	defaultH2WriteByteTimeout    = 10 * time.Second
 	defaultMaxLifetime           = 10 * time.Minute
 	defaultMaxRetryAfter         = 30 * time.Second
+	defaultBreakerOpenBase       = 200 * time.Millisecond
+	defaultBreakerOpenMax        = 600 * time.Millisecond
 )
 
 // settings is the frozen, validated form of a Config that a Transport keeps.
@@ -210,6 +257,12 @@ func (c Config) withDefaults() (settings, error) {
 	case c.MaxLifetime != 0 && c.Dialer.MaxLifetime != 0 && c.MaxLifetime != c.Dialer.MaxLifetime:
 		return settings{}, fmt.Errorf("herz/transport: Config.MaxLifetime (%v) and Config.Dialer.MaxLifetime (%v) disagree: set one", c.MaxLifetime, c.Dialer.MaxLifetime)
 	}
+	for i, code := range c.BreakerStatuses {
+		if code < 100 || code > 599 {
+			return settings{}, fmt.Errorf("herz/transport: Config.BreakerStatuses[%d] must be in [100, 599], got %d", i, code)
+		}
+	}
+	c.BreakerStatuses = slices.Clone(c.BreakerStatuses)
 	p := retry.Policy{
 		Initial:    c.Retry.Initial,
 		Max:        c.Retry.Max,
@@ -237,6 +290,25 @@ func (c Config) withDefaults() (settings, error) {
 	case s.MaxIdleConns < 0:
 		s.MaxIdleConns = 0 // net/http: zero means no limit
 	}
+	if s.MaxIdleConnsPerHost == 0 {
+		// The recent peak of concurrency, bounded by MaxIdleConns; with no
+		// global limit, none per host either (net/http's zero would be 2).
+		s.MaxIdleConnsPerHost = s.MaxIdleConns
+		if s.MaxIdleConnsPerHost == 0 {
+			s.MaxIdleConnsPerHost = math.MaxInt32
+		}
+	}
+	if !s.DisableBreaker {
+		// One breaker per host per layer (see Config.Breaker).
+		s.Dialer.DisableBreaker = true
+		s.Breaker = recoveringBreaker(s.Breaker)
+	} else {
+		s.Dialer.Breaker = recoveringBreaker(s.Dialer.Breaker)
+	}
+	if s.maxRetries > 0 && s.Dialer.DialRetries == 0 {
+		// Retries in one layer: the Transport retries connect failures.
+		s.Dialer.DialRetries = -1
+	}
 	switch {
 	case s.MaxLifetime == 0 && s.Dialer.MaxLifetime == 0:
 		s.Dialer.MaxLifetime = defaultMaxLifetime
@@ -253,6 +325,15 @@ func (c Config) withDefaults() (settings, error) {
 		s.Dialer.MeterProvider = s.MeterProvider
 	}
 	return s, nil
+}
+
+// recoveringBreaker gives c the open interval that bounds the recovery after
+// an outage (see Config.Breaker) unless the user set one.
+func recoveringBreaker(c breaker.Config) breaker.Config {
+	if c.OpenBase == 0 && c.OpenMax == 0 {
+		c.OpenBase, c.OpenMax = defaultBreakerOpenBase, defaultBreakerOpenMax
+	}
+	return c
 }
 
 // orDefault returns def for zero, 0 ("none", net/http's zero) for negative,

@@ -61,6 +61,8 @@ type exchange struct {
 	context.Context
 	trace  httptrace.ClientTrace
 	arm    bool                        // the request can be re-sent: check a reused conn at its first write
+	start  time.Time                   // when the attempt started, for the wait statistics
+	waits  *waitStats                  // the Transport's
 	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
 	conn   atomic.Pointer[dialer.Conn] // set by GotConn
 	lease  atomic.Uint64
@@ -68,8 +70,8 @@ type exchange struct {
 }
 
 // newExchange prepares the attempt of r in ctx.
-func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCauseFunc) *exchange {
-	e := &exchange{Context: ctx, arm: replayable(r), cancel: cancel}
+func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCauseFunc, waits *waitStats, start time.Time) *exchange {
+	e := &exchange{Context: ctx, arm: replayable(r), cancel: cancel, waits: waits, start: start}
 	if user := httptrace.ContextClientTrace(ctx); user != nil {
 		// Keep the caller's hooks; ours runs first.
 		e.trace = *user
@@ -99,6 +101,11 @@ func (e *exchange) Value(key any) any {
 // than once: net/http re-sends a request whose first write failed with
 // nothing written on another conn.
 func (e *exchange) gotConn(info httptrace.GotConnInfo) {
+	if !info.Reused {
+		// No idle conn (or HTTP/2 stream slot) was ready: the attempt
+		// waited for a dial or for another request's conn.
+		e.waits.add(time.Since(e.start))
+	}
 	c, ok := dialer.ConnOf(info.Conn)
 	if !ok {
 		return
@@ -176,6 +183,17 @@ func (b *ownedBody) finish() {
 			b.e.cancel(nil)
 		}
 	})
+}
+
+// waitStats counts the attempts that waited for a connection and for how long.
+type waitStats struct {
+	count atomic.Uint64
+	nanos atomic.Int64
+}
+
+func (w *waitStats) add(d time.Duration) {
+	w.count.Add(1)
+	w.nanos.Add(int64(d))
 }
 
 // replayable reports whether net/http re-sends r on another conn when its

@@ -26,12 +26,13 @@ const (
 	reasonStatus503
 	reasonStatus504
 	reasonStatus429
+	reasonStatusOther // a status Config.Retry.RetryStatus chose
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"stale_conn", "connect_failure", "refused_stream", "goaway", "attempt_timeout",
-	"idempotent_error", "status_502", "status_503", "status_504", "status_429",
+	"idempotent_error", "status_502", "status_503", "status_504", "status_429", "status_other",
 }
 
 // String returns the metric name of r.
@@ -52,11 +53,13 @@ const goAwayMessage = "http2: Transport received Server's graceful shutdown GOAW
 // persistConn.shouldRetryRequest: given the attempt number (1 for the first
 // attempt) and its result (a response or an error), it says whether req may
 // be sent again and why that is safe. The first rule that matches decides.
-// req is the caller's request (its context, body and headers).
-func (t *Transport) retryable(req *http.Request, resp *http.Response, err error, attempt int) (reason, bool) {
+// req is the caller's request (its context, body and headers); maxRetries
+// is the number of retries it may have (0 under WithoutRetries).
+func (t *Transport) retryable(req *http.Request, resp *http.Response, err error, attempt, maxRetries int) (reason, bool) {
 	switch {
-	case attempt > t.s.maxRetries:
-		// Out of attempts (Config.Retry.MaxRetries; NoRetries gives 0).
+	case attempt > maxRetries:
+		// Out of attempts (Config.Retry.MaxRetries; NoRetries and
+		// WithoutRetries give 0).
 		return 0, false
 	case req.Context().Err() != nil:
 		// The caller canceled or its deadline passed: nobody waits for a
@@ -74,8 +77,15 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		case !isIdempotent(req):
 			// A response means the server saw the request. A 503 to a POST may
 			// still have had side effects: the caller gets the response as it
-			// is (P10: no duplicate executions, ever).
+			// is (P10: no duplicate executions, ever). The RetryStatus hook
+			// is asked only below this line: it cannot make it retryable.
 			return 0, false
+		case t.s.Retry.RetryStatus != nil:
+			// The user's status policy, for a request safe to re-send.
+			if !t.s.Retry.RetryStatus(resp) {
+				return 0, false
+			}
+			return statusReason(resp.StatusCode), true
 		case resp.StatusCode == http.StatusBadGateway:
 			// A proxy or load balancer could not reach the upstream.
 			return reasonStatus502, true
@@ -151,6 +161,21 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		// when it could (transportReadFromServerError, errServerClosedIdle).
 		return reasonIdempotentError, true
 	}
+}
+
+// statusReason returns the retry reason of a response with status code.
+func statusReason(code int) reason {
+	switch code {
+	case http.StatusBadGateway:
+		return reasonStatus502
+	case http.StatusServiceUnavailable:
+		return reasonStatus503
+	case http.StatusGatewayTimeout:
+		return reasonStatus504
+	case http.StatusTooManyRequests:
+		return reasonStatus429
+	}
+	return reasonStatusOther
 }
 
 // isIdempotent reports whether running req twice has the effect of running

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/herz-go/herz/breaker"
 )
@@ -29,14 +30,43 @@ type Stats struct {
 	Evictions map[string]uint64
 	// Requests counts RoundTrip calls (not retries).
 	Requests uint64
+	// InFlight is the number of RoundTrip calls that have not returned yet
+	// (a response whose body is still being read is no longer counted).
+	InFlight int64
+	// WaitCount counts attempts that found no idle connection (or HTTP/2
+	// stream slot) ready and waited for a dial or for another request's
+	// connection (httptrace GotConn with Reused false), as pgxpool's
+	// EmptyAcquireCount; WaitDuration is their total wait, from the start of
+	// the attempt until the connection was handed over.
+	WaitCount    uint64
+	WaitDuration time.Duration
+	// BreakerRejects counts requests the request breaker rejected at once.
+	BreakerRejects uint64
 	// Retries counts retries by why they were safe (stale_conn,
 	// connect_failure, refused_stream, goaway, attempt_timeout,
-	// idempotent_error, status_502, status_503, status_504, status_429).
+	// idempotent_error, status_502, status_503, status_504, status_429,
+	// status_other).
 	Retries map[string]uint64
 	// RetriesRefused counts retries the retry budget refused.
 	RetriesRefused uint64
 	// Breakers is the state of each host's request breaker (host:port).
 	Breakers map[string]breaker.State
+	// Limits are the configured limits in effect, defaults applied.
+	Limits Limits
+}
+
+// Limits are a Transport's configured limits, defaults applied, as
+// pgxpool's MaxConns: what Stats' counts are to be read against.
+type Limits struct {
+	// MaxIdleConns and MaxIdleConnsPerHost bound idle connections in all and
+	// per host, MaxConnsPerHost all connections per host; 0 means no limit.
+	MaxIdleConns, MaxIdleConnsPerHost, MaxConnsPerHost int
+	// MaxRetries is the number of retries a request may have.
+	MaxRetries int
+	// AttemptTimeout bounds each attempt; 0 means no limit.
+	AttemptTimeout time.Duration
+	// MaxLifetime bounds the reuse of a connection; 0 means no limit.
+	MaxLifetime time.Duration
 }
 
 // Stats returns a snapshot of t's connections and counters.
@@ -52,6 +82,18 @@ func (t *Transport) Stats() Stats {
 		Probes:         ds.Probes,
 		Evictions:      ds.Evictions,
 		Requests:       t.budget.Stats().Requests,
+		InFlight:       t.inFlight.Load(),
+		WaitCount:      t.waits.count.Load(),
+		WaitDuration:   time.Duration(t.waits.nanos.Load()),
+		BreakerRejects: t.rejected.Load(),
+		Limits: Limits{
+			MaxIdleConns:        t.s.MaxIdleConns,
+			MaxIdleConnsPerHost: t.s.MaxIdleConnsPerHost,
+			MaxConnsPerHost:     t.s.MaxConnsPerHost,
+			MaxRetries:          t.s.maxRetries,
+			AttemptTimeout:      t.s.AttemptTimeout,
+			MaxLifetime:         t.s.MaxLifetime,
+		},
 		Retries:        make(map[string]uint64),
 		RetriesRefused: t.refused.Load(),
 		Breakers:       make(map[string]breaker.State),
@@ -69,11 +111,11 @@ func (t *Transport) Stats() Stats {
 
 // String formats s on one line for humans, maps sorted by key, e.g.
 //
-//	open=2 idle=2 in_use=0 dials=2 dial_errors=0 peer_closes=0 requests=10 retries_refused=0 retries{status_503=3} breakers{127.0.0.1:8080=closed}
+//	open=2 idle=2 in_use=0 dials=2 dial_errors=0 peer_closes=0 requests=10 in_flight=0 waits=2 wait_time=1.2ms breaker_rejects=0 retries_refused=0 retries{status_503=3} breakers{127.0.0.1:8080=closed}
 func (s Stats) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "open=%d idle=%d in_use=%d dials=%d dial_errors=%d peer_closes=%d requests=%d retries_refused=%d",
-		s.Open, s.Idle, s.InUse, s.Dials, s.DialErrors, s.PeerCloses, s.Requests, s.RetriesRefused)
+	fmt.Fprintf(&b, "open=%d idle=%d in_use=%d dials=%d dial_errors=%d peer_closes=%d requests=%d in_flight=%d waits=%d wait_time=%v breaker_rejects=%d retries_refused=%d",
+		s.Open, s.Idle, s.InUse, s.Dials, s.DialErrors, s.PeerCloses, s.Requests, s.InFlight, s.WaitCount, s.WaitDuration, s.BreakerRejects, s.RetriesRefused)
 	writeMap(&b, "retries", s.Retries, func(v uint64) string { return fmt.Sprint(v) })
 	writeMap(&b, "evictions", s.Evictions, func(v uint64) string { return fmt.Sprint(v) })
 	writeMap(&b, "probes", s.Probes, func(v uint64) string { return fmt.Sprint(v) })

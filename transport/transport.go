@@ -51,8 +51,11 @@ type Transport struct {
 	closed    atomic.Bool
 
 	// Cumulative counters for Stats (atomics: the request path bumps them).
-	retries [numReasons]atomic.Uint64
-	refused atomic.Uint64
+	retries  [numReasons]atomic.Uint64
+	refused  atomic.Uint64
+	rejected atomic.Uint64 // requests the request breaker rejected
+	inFlight atomic.Int64  // RoundTrip calls not returned yet
+	waits    waitStats
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -295,23 +298,35 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, ErrClosed
 	}
+	t.inFlight.Add(1)
+	defer t.inFlight.Add(-1)
 	peer := peerOf(req)
 	t.budget.Deposit()
+	opts := optsOf(req.Context())
+	maxRetries := t.s.maxRetries
+	if opts&optNoRetries != 0 {
+		maxRetries = 0
+	}
+	breakers := t.breakers
+	if opts&optNoBreaker != 0 {
+		breakers = nil
+	}
 	r := req
 	bo := t.s.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
 		var ticket breaker.Ticket // zero: no breaker; Done is then a no-op
-		if t.breakers != nil {
+		if breakers != nil {
 			var err error
-			if ticket, err = t.breakers.AllowTicket(peer); err != nil {
+			if ticket, err = breakers.AllowTicket(peer); err != nil {
+				t.rejected.Add(1)
 				closeBody(r)
 				return nil, err
 			}
 		}
 		start := time.Now()
-		resp, err := t.attempt(r)
+		resp, err := t.attempt(r, start)
 		outcome := err
-		if err == nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
+		if err == nil && t.breaksOn(resp.StatusCode) {
 			outcome = &breaker.StatusError{Code: resp.StatusCode}
 		}
 		if r.Context().Err() != nil {
@@ -327,11 +342,11 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			t.learn(r, resp, peer)
 		}
 
-		reason, ok := t.retryable(req, resp, err, attempt)
+		reason, ok := t.retryable(req, resp, err, attempt, maxRetries)
 		if !ok {
 			return resp, err
 		}
-		next, ok := t.prepareRetry(req, resp, peer, reason, &bo)
+		next, ok := t.prepareRetry(req, resp, err, peer, reason, attempt, &bo)
 		if !ok {
 			return resp, err
 		}
@@ -343,17 +358,28 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// breaksOn reports whether a response with status code counts as a failure
+// for the request breaker (Config.BreakerStatuses).
+func (t *Transport) breaksOn(code int) bool {
+	for _, c := range t.s.BreakerStatuses {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
 // attempt sends r once through the protocol's transport, bounded by
 // AttemptTimeout until the response headers arrive, following the conn it
 // gets (see own.go).
-func (t *Transport) attempt(r *http.Request) (*http.Response, error) {
+func (t *Transport) attempt(r *http.Request, start time.Time) (*http.Response, error) {
 	var rt http.RoundTripper = t.t1
 	if t.h2c != nil && r.URL.Scheme == "http" {
 		rt = t.h2c
 	}
 	d := t.s.AttemptTimeout
 	if d <= 0 {
-		e := newExchange(r.Context(), r, nil)
+		e := newExchange(r.Context(), r, nil, &t.waits, start)
 		resp, err := rt.RoundTrip(r.WithContext(e))
 		if err != nil {
 			return nil, err
@@ -363,7 +389,7 @@ func (t *Transport) attempt(r *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
-	e := newExchange(ctx, r, cancel)
+	e := newExchange(ctx, r, cancel, &t.waits, start)
 	timer := time.AfterFunc(d, func() { cancel(errAttemptTimeout) })
 	resp, err := rt.RoundTrip(r.WithContext(e))
 	fired := !timer.Stop()
@@ -435,7 +461,7 @@ func (t *Transport) learn(r *http.Request, resp *http.Response, peer string) {
 // and sleeps. It returns ok=false to give the last result to the caller
 // untouched, a nil request (with ok) when the sleep was interrupted, or the
 // request to send next.
-func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, peer string, reason reason, bo *retry.Backoff) (*http.Request, bool) {
+func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, aerr error, peer string, reason reason, attempt int, bo *retry.Backoff) (*http.Request, bool) {
 	ctx := req.Context()
 	delay := bo.Next()
 	if resp != nil {
@@ -464,6 +490,13 @@ func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, peer st
 			return nil, false
 		}
 		body = b
+	}
+	if t.s.OnRetry != nil {
+		info := RetryInfo{Request: req, Attempt: attempt, Reason: reason.String(), Err: aerr, Delay: delay}
+		if resp != nil {
+			info.StatusCode = resp.StatusCode
+		}
+		t.s.OnRetry(info)
 	}
 	if resp != nil {
 		discard(resp)
