@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,5 +46,60 @@ func TestBlackholeDeadPooledConnFoundWithinBound(t *testing.T) {
 				t.Logf("%v", tr.Stats())
 			})
 		}
+	})
+}
+
+// TestBlackholeCallerAnsweredWithinTheRetryWindow is P15: in a network
+// namespace the server's whole path is blackholed (the pooled conn's
+// packets and new SYNs dropped) while a GET — idempotent, so herz retries
+// it — is sent on the pooled conn with a caller deadline well past the
+// bound. herz's caller has its answer within Config.RetryWindow (default
+// 10s), detection of the dead conn (TCP_USER_TIMEOUT on HTTP/1.1, PINGs on
+// h2) and retries included; net/http's, in the same run, waits for its
+// deadline. HTTP/1.1 and h2 run side by side.
+func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
+	testenv.InNetns(t, func(t *testing.T) {
+		const (
+			bound    = 10 * time.Second // Config.RetryWindow's default
+			deadline = 13 * time.Second // the caller's own
+			margin   = 300 * time.Millisecond
+		)
+		var wg sync.WaitGroup
+		for _, p := range []testenv.Protocol{testenv.HTTP1, testenv.HTTPS} {
+			srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: p})
+			herz := newHerz(t, srv, p, transport.Config{})
+			std := stdlibFor(t, srv, p)
+			for _, rt := range []http.RoundTripper{herz, std} {
+				if code, _, err := send(context.Background(), rt, http.MethodGet, srv.URL()); err != nil || code != 200 {
+					t.Fatalf("%s warm-up: %d, %v", p, code, err)
+				}
+			}
+			testenv.BlackholePort(t, testenv.Port(t, srv.Addr()))
+			took := make([]time.Duration, 2)
+			errs := make([]error, 2)
+			for i, rt := range []http.RoundTripper{herz, std} {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), deadline)
+					defer cancel()
+					start := time.Now()
+					_, _, errs[i] = send(ctx, rt, http.MethodGet, srv.URL())
+					took[i] = time.Since(start)
+				})
+			}
+			defer func() { // after wg.Wait
+				t.Logf("%s whole-path blackhole, GET: herz answered after %v (%v); net/http after %v (%v); herz %v",
+					p, took[0].Round(time.Millisecond), errs[0], took[1].Round(time.Millisecond), errs[1], herz.Stats())
+				if errs[0] == nil {
+					t.Errorf("%s: herz's GET through a blackhole succeeded", p)
+				}
+				if took[0] > bound+margin {
+					t.Errorf("%s: herz's caller waited %v, want ≤ the %v bound (P15)", p, took[0], bound)
+				}
+				if took[0] > took[1] {
+					t.Errorf("%s: herz's caller waited longer (%v) than net/http's (%v)", p, took[0], took[1])
+				}
+			}()
+		}
+		wg.Wait()
 	})
 }

@@ -99,6 +99,18 @@ type Config struct {
 	Retry RetryConfig
 	// Budget bounds the retries across all requests of this Transport.
 	Budget BudgetConfig
+	// RetryWindow bounds how long retries may extend a request, so that the
+	// caller has its answer within it even in a whole-path blackhole (P15):
+	// a retry starts only while its backoff ends inside the window counted
+	// from the request's first attempt, and a retry of an idempotent request
+	// gets no more than what is left of the window to receive its response
+	// headers (its connect included; the body is then bounded by the
+	// caller's context only). The first attempt is not bounded by it (its
+	// dead-connection detection is: TCP_USER_TIMEOUT, HTTP/2 PINGs). A
+	// Retry-After beyond the window is returned to the caller as it is.
+	// Default 10s; negative means no window (retries bounded by the
+	// context, MaxRetries and the budget only).
+	RetryWindow time.Duration
 	// OnRetry, if not nil, is called before each retry (after its backoff
 	// was decided and the budget allowed it, before the wait), on the
 	// goroutine of the request, with no lock held. It must be quick and
@@ -222,6 +234,7 @@ const (
 	defaultH2WriteByteTimeout    = 10 * time.Second
 	defaultMaxLifetime           = 10 * time.Minute
 	defaultMaxRetryAfter         = 30 * time.Second
+	defaultRetryWindow           = 10 * time.Second
 	defaultBreakerOpenBase       = 200 * time.Millisecond
 	defaultBreakerOpenMax        = 600 * time.Millisecond
 )
@@ -284,6 +297,7 @@ func (c Config) withDefaults() (settings, error) {
 	s.H2PingTimeout = orDefault(s.H2PingTimeout, defaultH2PingTimeout)
 	s.H2WriteByteTimeout = orDefault(s.H2WriteByteTimeout, defaultH2WriteByteTimeout)
 	s.Retry.MaxRetryAfter = orDefault(s.Retry.MaxRetryAfter, defaultMaxRetryAfter)
+	s.RetryWindow = orDefault(s.RetryWindow, defaultRetryWindow)
 	switch {
 	case s.MaxIdleConns == 0:
 		s.MaxIdleConns = defaultMaxIdleConns

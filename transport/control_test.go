@@ -144,7 +144,7 @@ func TestStatsInFlightWaitsAndLimits(t *testing.T) {
 	if st.InFlight != 0 || st.WaitCount != 1 || st.WaitDuration <= 0 {
 		t.Errorf("after 2 sequential GETs: in_flight=%d waits=%d wait_time=%v; want 0, 1 (the first dial), > 0", st.InFlight, st.WaitCount, st.WaitDuration)
 	}
-	want := transport.Limits{MaxIdleConns: 100, MaxIdleConnsPerHost: 100, MaxRetries: 2, MaxLifetime: 10 * time.Minute}
+	want := transport.Limits{MaxIdleConns: 100, MaxIdleConnsPerHost: 100, MaxRetries: 2, RetryWindow: 10 * time.Second, MaxLifetime: 10 * time.Minute}
 	if st.Limits != want {
 		t.Errorf("Limits = %+v, want %+v", st.Limits, want)
 	}

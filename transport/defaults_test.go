@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -198,13 +199,25 @@ func TestFirstSuccessWithinASecondAfterAnOutage(t *testing.T) {
 	for _, p := range []testenv.Protocol{testenv.HTTP1, testenv.HTTPS} {
 		t.Run(p.String(), func(t *testing.T) {
 			srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: p})
-			herz := newHerz(t, srv, p, transport.Config{})
+			var mu sync.Mutex
+			var transitions []string
+			t0 := time.Now()
+			herz := newHerz(t, srv, p, transport.Config{Breaker: breaker.Config{OnStateChange: func(_ string, _, to breaker.State) {
+				mu.Lock()
+				transitions = append(transitions, fmt.Sprintf("%v@%v", to, time.Since(t0).Round(time.Millisecond)))
+				mu.Unlock()
+			}}})
 			std := stdlibFor(t, srv, p)
 			for _, rt := range []http.RoundTripper{herz, std} {
 				if code, err := get(rt, http.MethodGet, srv.URL(), 5*time.Second); err != nil || code != 200 {
 					t.Fatalf("warm-up: %d, %v", code, err)
 				}
 			}
+			defer func() {
+				mu.Lock()
+				t.Logf("herz's breaker: %v", transitions)
+				mu.Unlock()
+			}()
 			srv.Stop()
 			var back atomic.Int64 // UnixNano of the restart
 			var wg sync.WaitGroup
@@ -229,6 +242,7 @@ func TestFirstSuccessWithinASecondAfterAnOutage(t *testing.T) {
 			}
 			time.Sleep(1500 * time.Millisecond)
 			back.Store(time.Now().UnixNano())
+			t.Logf("server back at %v", time.Since(t0).Round(time.Millisecond))
 			srv.Restart()
 			wg.Wait()
 			st := herz.Stats()

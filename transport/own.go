@@ -62,6 +62,8 @@ type exchange struct {
 	trace  httptrace.ClientTrace
 	arm    bool                        // the request can be re-sent: check a reused conn at its first write
 	start  time.Time                   // when the attempt started, for the wait statistics
+	window time.Time                   // end of the request's RetryWindow (zero: none)
+	retry  bool                        // a retry, not the request's first attempt
 	waits  *waitStats                  // the Transport's
 	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
 	conn   atomic.Pointer[dialer.Conn] // set by GotConn
@@ -70,8 +72,8 @@ type exchange struct {
 }
 
 // newExchange prepares the attempt of r in ctx.
-func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCauseFunc, waits *waitStats, start time.Time) *exchange {
-	e := &exchange{Context: ctx, arm: replayable(r), cancel: cancel, waits: waits, start: start}
+func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCauseFunc, waits *waitStats, start, window time.Time, retry bool) *exchange {
+	e := &exchange{Context: ctx, arm: replayable(r), cancel: cancel, waits: waits, start: start, window: window, retry: retry}
 	if user := httptrace.ContextClientTrace(ctx); user != nil {
 		// Keep the caller's hooks; ours runs first.
 		e.trace = *user
@@ -91,10 +93,31 @@ func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCaus
 // Value returns the exchange's ClientTrace for httptrace's key, and the
 // caller's values otherwise.
 func (e *exchange) Value(key any) any {
-	if key == traceKey {
+	switch key {
+	case traceKey:
 		return &e.trace
+	case exchangeKey{}:
+		return e
 	}
 	return e.Context.Value(key)
+}
+
+// exchangeKey finds the exchange in a context derived from it (net/http
+// dials with such a context, detached from the request's cancellation).
+type exchangeKey struct{}
+
+// dialWindow returns the end of the request's RetryWindow when the dial
+// ctx is for is a re-send — a retry of herz's, or net/http's own re-send on
+// a new conn after its first conn failed (GotConn was already called) —
+// so that in a whole-path blackhole its connect does not wait for SYN
+// timeouts past the window (P15). A first dial is bounded by the dialer's
+// Timeout only.
+func dialWindow(ctx context.Context) (time.Time, bool) {
+	e, ok := ctx.Value(exchangeKey{}).(*exchange)
+	if !ok || e.window.IsZero() || !(e.retry || e.conn.Load() != nil) {
+		return time.Time{}, false
+	}
+	return e.window, true
 }
 
 // gotConn lends the conn net/http picked for this attempt. It may run more

@@ -65,6 +65,8 @@ type Limits struct {
 	MaxRetries int
 	// AttemptTimeout bounds each attempt; 0 means no limit.
 	AttemptTimeout time.Duration
+	// RetryWindow bounds how long retries extend a request; 0 means none.
+	RetryWindow time.Duration
 	// MaxLifetime bounds the reuse of a connection; 0 means no limit.
 	MaxLifetime time.Duration
 }
@@ -92,6 +94,7 @@ func (t *Transport) Stats() Stats {
 			MaxConnsPerHost:     t.s.MaxConnsPerHost,
 			MaxRetries:          t.s.maxRetries,
 			AttemptTimeout:      t.s.AttemptTimeout,
+			RetryWindow:         t.s.RetryWindow,
 			MaxLifetime:         t.s.MaxLifetime,
 		},
 		Retries:        make(map[string]uint64),

@@ -174,7 +174,7 @@ func (t *Transport) buildTransports() error {
 		t.h2c = &http2.Transport{
 			AllowHTTP: true,
 			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				c, err := t.d.DialContext(ctx, network, addr)
+				c, err := t.dial(ctx, network, addr)
 				if err != nil {
 					return nil, err
 				}
@@ -194,7 +194,7 @@ func (t *Transport) buildTransports() error {
 // dialed for (net/http may also park it in its idle pool unused; GotConn
 // lends it again when it is handed out).
 func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := t.d.DialContext(ctx, network, addr)
+	c, err := t.dial(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -202,6 +202,17 @@ func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.
 		dc.Lend()
 	}
 	return c, nil
+}
+
+// dial dials through the herz dialer, a re-send's connect bounded by its
+// request's RetryWindow (see dialWindow).
+func (t *Transport) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if end, ok := dialWindow(ctx); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, end)
+		defer cancel()
+	}
+	return t.d.DialContext(ctx, network, addr)
 }
 
 // configureH2 sets the HTTP/2 health check of t2.
@@ -313,6 +324,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r := req
 	bo := t.s.policy.Backoff() // allocates only when a retry happens
+	var windowEnd time.Time    // end of Config.RetryWindow; zero: none
 	for attempt := 1; ; attempt++ {
 		var ticket breaker.Ticket // zero: no breaker; Done is then a no-op
 		if breakers != nil {
@@ -324,7 +336,21 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		start := time.Now()
-		resp, err := t.attempt(r, start)
+		limit := t.s.AttemptTimeout
+		if attempt == 1 {
+			if t.s.RetryWindow > 0 {
+				windowEnd = start.Add(t.s.RetryWindow)
+			}
+		} else if !windowEnd.IsZero() && isIdempotent(req) {
+			// A retry ends by the window's end (P15: in a whole-path
+			// blackhole its connect would wait for SYN timeouts). Only an
+			// idempotent one: cutting a retried POST could leave the caller
+			// unsure whether it ran, where its first error was certain.
+			if left := max(time.Until(windowEnd), time.Millisecond); limit <= 0 || left < limit {
+				limit = left
+			}
+		}
+		resp, err := t.attempt(r, start, limit, windowEnd, attempt > 1)
 		outcome := err
 		if err == nil && t.breaksOn(resp.StatusCode) {
 			outcome = &breaker.StatusError{Code: resp.StatusCode}
@@ -346,7 +372,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if !ok {
 			return resp, err
 		}
-		next, ok := t.prepareRetry(req, resp, err, peer, reason, attempt, &bo)
+		next, ok := t.prepareRetry(req, resp, err, peer, reason, attempt, windowEnd, &bo)
 		if !ok {
 			return resp, err
 		}
@@ -369,17 +395,17 @@ func (t *Transport) breaksOn(code int) bool {
 	return false
 }
 
-// attempt sends r once through the protocol's transport, bounded by
-// AttemptTimeout until the response headers arrive, following the conn it
+// attempt sends r once through the protocol's transport, bounded by d
+// (AttemptTimeout, or what is left of RetryWindow; 0: none) until the
+// response headers arrive, following the conn it
 // gets (see own.go).
-func (t *Transport) attempt(r *http.Request, start time.Time) (*http.Response, error) {
+func (t *Transport) attempt(r *http.Request, start time.Time, d time.Duration, window time.Time, retry bool) (*http.Response, error) {
 	var rt http.RoundTripper = t.t1
 	if t.h2c != nil && r.URL.Scheme == "http" {
 		rt = t.h2c
 	}
-	d := t.s.AttemptTimeout
 	if d <= 0 {
-		e := newExchange(r.Context(), r, nil, &t.waits, start)
+		e := newExchange(r.Context(), r, nil, &t.waits, start, window, retry)
 		resp, err := rt.RoundTrip(r.WithContext(e))
 		if err != nil {
 			return nil, err
@@ -389,7 +415,7 @@ func (t *Transport) attempt(r *http.Request, start time.Time) (*http.Response, e
 		return resp, nil
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
-	e := newExchange(ctx, r, cancel, &t.waits, start)
+	e := newExchange(ctx, r, cancel, &t.waits, start, window, retry)
 	timer := time.AfterFunc(d, func() { cancel(errAttemptTimeout) })
 	resp, err := rt.RoundTrip(r.WithContext(e))
 	fired := !timer.Stop()
@@ -421,9 +447,10 @@ var errAttemptTimeout = errors.New("herz/transport: attempt timeout")
 var ErrClosed = errors.New("herz/transport: transport closed")
 
 // AttemptTimeoutError is returned when an attempt got no response headers
-// within Config.AttemptTimeout (and was not, or could not be, retried).
+// within Config.AttemptTimeout, or a retry none by the end of
+// Config.RetryWindow (and was not, or could not be, retried).
 type AttemptTimeoutError struct {
-	// Limit is Config.AttemptTimeout.
+	// Limit is Config.AttemptTimeout, or what was left of Config.RetryWindow.
 	Limit time.Duration
 	// Err is the error the attempt ended with.
 	Err error
@@ -461,7 +488,7 @@ func (t *Transport) learn(r *http.Request, resp *http.Response, peer string) {
 // and sleeps. It returns ok=false to give the last result to the caller
 // untouched, a nil request (with ok) when the sleep was interrupted, or the
 // request to send next.
-func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, aerr error, peer string, reason reason, attempt int, bo *retry.Backoff) (*http.Request, bool) {
+func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, aerr error, peer string, reason reason, attempt int, windowEnd time.Time, bo *retry.Backoff) (*http.Request, bool) {
 	ctx := req.Context()
 	delay := bo.Next()
 	if resp != nil {
@@ -476,6 +503,9 @@ func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, aerr er
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
 		return nil, false // the retry could not happen in time: keep what we have
+	}
+	if !windowEnd.IsZero() && time.Until(windowEnd) <= delay {
+		return nil, false // past Config.RetryWindow: the caller has waited enough
 	}
 	if !t.budget.Withdraw() {
 		t.refused.Add(1)
