@@ -19,8 +19,9 @@ import (
 
 // Config configures a [Transport]. The zero value behaves like
 // http.DefaultTransport (proxy from the environment, HTTP/2 attempted over
-// TLS, the same timeouts and pool sizes) plus herz's health checks, stale
-// connection refusal, safe retries with a budget and a per-host breaker.
+// TLS, the same timeouts; more idle connections per host, see
+// MaxIdleConnsPerHost) plus herz's health checks, stale connection refusal,
+// safe retries with a budget and a per-host breaker.
 //
 // Durations follow net/http's convention where the field has a twin there:
 // zero means the default named in the comment, negative means "none" where

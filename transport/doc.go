@@ -1,18 +1,36 @@
-// Package transport is a drop-in replacement for http.DefaultTransport that
-// does not show callers the failures that come from the network:
+// Package transport makes HTTP clients stop seeing the failures that come
+// from the network. It offers two levels of adoption.
 //
-//	http.DefaultTransport = transport.Must(transport.Config{})
+// # Level 1: harden an existing *http.Transport in place
 //
-// or, per client:
+//	if _, err := transport.Harden(http.DefaultTransport.(*http.Transport), transport.HardenConfig{}); err != nil {
+//		log.Fatal(err)
+//	}
+//
+// http.DefaultTransport stays an *http.Transport, so no library breaks
+// (many do http.DefaultTransport.(*http.Transport).Clone(); their clones
+// dial through herz too). It gives verified connects, TCP keepalive and
+// TCP_USER_TIMEOUT derived from the kernel (a blackholed HTTP/1.1
+// connection dies in seconds), jittered dial retries and a per-address dial
+// breaker, and HTTP/2 PING health checks through http.Transport.HTTP2. It
+// cannot give what needs per-request hooks: no stale-connection refusal
+// before reuse, no learned idle deadlines, no max lifetime, no request
+// retries, budget or request breaker (see [Harden]).
+//
+// # Level 2: the full RoundTripper, for the clients you build
 //
 //	tr, err := transport.New(transport.Config{})
 //	...
 //	defer tr.Close()
 //	client := &http.Client{Transport: tr}
 //
+// (Assigning a [Transport] to http.DefaultTransport works for the program's
+// own requests, but makes libraries that assert *http.Transport panic: use
+// level 1 for http.DefaultTransport.)
+//
 // With a zero [Config] a [Transport] behaves like http.DefaultTransport
-// (proxy from the environment, HTTP/2 attempted over TLS, the same timeouts
-// and pool sizes) plus:
+// (proxy from the environment, HTTP/2 attempted over TLS, the same timeouts)
+// plus:
 //
 //   - Verified, tracked connections from a herz [dialer.Dialer]. On HTTP/1.1
 //     the first write after an idle gap refuses a connection that is past
@@ -28,9 +46,28 @@
 //     default (H2ReadIdleTimeout 3s, H2PingTimeout 3s), so a dead HTTP/2
 //     connection is found in seconds; h2c with prior knowledge as an option.
 //   - Safe retries (see [Transport.RoundTrip]) with jittered backoff,
-//     Retry-After, a retry budget, and a per-host circuit breaker.
-//   - [Transport.Stats], a printable snapshot like sql.DBStats, and
-//     OpenTelemetry metrics through Config.MeterProvider.
+//     Retry-After, a retry budget, all within Config.RetryWindow (default
+//     10s) so that even in a whole-path blackhole the caller has its answer
+//     within it; retries in one layer (the dialer does not retry under
+//     them: a request makes at most 1 + MaxRetries connects).
+//   - A per-host circuit breaker that, by default, counts only failures the
+//     caller would see as errors anyway (connect failures, resets, attempt
+//     timeouts): statuses only when listed in Config.BreakerStatuses, the
+//     caller's own cancellation or deadline never. It replaces the dialer's
+//     per-address breaker (breakers never stack), and its open interval
+//     (200ms × trips, capped at 600ms) lets the first request after an
+//     outage succeed within a second.
+//   - An idle pool per host that keeps the connections its recent peak of
+//     concurrent requests used (Config.MaxIdleConnsPerHost defaults to
+//     MaxIdleConns, 100, not net/http's 2), so steady concurrency does not
+//     churn connections and TIME_WAIT sockets.
+//   - Per-request control through the context ([WithoutRetries],
+//     [WithoutBreaker]), a hook on each retry (Config.OnRetry) and a
+//     status-retry policy (RetryConfig.RetryStatus) that can never make an
+//     unsafe request retryable.
+//   - [Transport.Stats], a printable snapshot like sql.DBStats and
+//     pgxpool's Stat (in flight, waits for a connection, breaker rejects,
+//     limits), and OpenTelemetry metrics through Config.MeterProvider.
 //
 // # Retry safety
 //

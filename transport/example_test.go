@@ -1,10 +1,13 @@
 package transport_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
+	"time"
 
 	"github.com/herz-go/herz/transport"
 )
@@ -36,4 +39,69 @@ func ExampleMust() {
 	// Output:
 	// 200 hello
 	// learned idle timeout: 5s requests: 1 dials: 1
+}
+
+// Harden adopts herz in place: the transport stays an *http.Transport, so
+// libraries that assert and Clone http.DefaultTransport keep working, and
+// their clones dial through herz.
+func ExampleHarden() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello")
+	}))
+	defer srv.Close()
+
+	// In a program:
+	//	transport.Harden(http.DefaultTransport.(*http.Transport), transport.HardenConfig{})
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	d, err := transport.Harden(base, transport.HardenConfig{})
+	if err != nil {
+		panic(err)
+	}
+	defer d.Close()
+
+	clone := base.Clone() // what many libraries do with http.DefaultTransport
+	defer clone.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: clone}).Get(srv.URL)
+	if err != nil {
+		panic(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body), "- dials through herz:", d.Stats().Dials)
+	// Output:
+	// 200 hello - dials through herz: 1
+}
+
+// WithoutRetries turns herz's retries off for one request; OnRetry sees
+// the retries of the others.
+func ExampleWithoutRetries() {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	tr := transport.Must(transport.Config{
+		Retry:   transport.RetryConfig{Initial: time.Millisecond},
+		OnRetry: func(ri transport.RetryInfo) { fmt.Println("retry after attempt", ri.Attempt, ri.Reason) },
+	})
+	defer tr.Close()
+	client := &http.Client{Transport: tr}
+
+	for _, ctx := range []context.Context{context.Background(), transport.WithoutRetries(context.Background())} {
+		hits.Store(0)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, "after", hits.Load(), "attempt(s)")
+	}
+	// Output:
+	// retry after attempt 1 status_503
+	// retry after attempt 2 status_503
+	// 503 after 3 attempt(s)
+	// 503 after 1 attempt(s)
 }

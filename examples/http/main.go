@@ -1,6 +1,8 @@
-// Command http shows herz's transport as a one-line drop-in for
-// http.DefaultTransport: it starts a local test server, fetches from it with
-// the default client and prints the transport's Stats.
+// Command http shows herz's two levels of HTTP adoption: hardening
+// http.DefaultTransport in place (it stays an *http.Transport, so libraries
+// that assert and Clone it keep working), and the full RoundTripper, with
+// retries and a breaker, for a client the program builds. It starts a local
+// test server, fetches from it both ways and prints what herz saw.
 //
 //	go run ./examples/http
 package main
@@ -16,17 +18,25 @@ import (
 )
 
 func main() {
+	// Level 1, one line: every http.Get below dials through herz.
+	d, err := transport.Harden(http.DefaultTransport.(*http.Transport), transport.HardenConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()
+
+	// Level 2: the full RoundTripper for the clients you build.
 	tr := transport.Must(transport.Config{})
-	http.DefaultTransport = tr // the drop-in: every http.Get below goes through herz
 	defer tr.Close()
+	client := &http.Client{Transport: tr}
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s", r.Proto)
 	}))
 	defer srv.Close()
 
-	for i := 0; i < 3; i++ {
-		resp, err := http.Get(srv.URL)
+	for _, get := range []func(string) (*http.Response, error){http.Get, client.Get} {
+		resp, err := get(srv.URL)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -37,5 +47,6 @@ func main() {
 		}
 		fmt.Printf("%d %s\n", resp.StatusCode, body)
 	}
-	fmt.Println(tr.Stats())
+	fmt.Println("hardened http.DefaultTransport: dials", d.Stats().Dials)
+	fmt.Println("transport.New:", tr.Stats())
 }
