@@ -193,8 +193,9 @@ func TestConnectsPerRequestToARefusedPort(t *testing.T) {
 // TestFirstSuccessWithinASecondAfterAnOutage is P14: callers keep sending
 // GETs while the server is down for 1.5s; once it is back, the first
 // success comes within 1s (breakers do not stack: the request breaker's
-// half-open probe is not rejected by a dial breaker). net/http, in the
-// same run, is the reference.
+// half-open probe is not rejected by a dial breaker), through herz's
+// Transport and through a hardened http.Transport (its dial breaker). net/http,
+// in the same run, is the reference.
 func TestFirstSuccessWithinASecondAfterAnOutage(t *testing.T) {
 	for _, p := range []testenv.Protocol{testenv.HTTP1, testenv.HTTPS} {
 		t.Run(p.String(), func(t *testing.T) {
@@ -208,21 +209,24 @@ func TestFirstSuccessWithinASecondAfterAnOutage(t *testing.T) {
 				mu.Unlock()
 			}}})
 			std := stdlibFor(t, srv, p)
-			for _, rt := range []http.RoundTripper{herz, std} {
+			hardened := stdlibFor(t, srv, p)
+			d, err := transport.Harden(hardened, transport.HardenConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			rts := []http.RoundTripper{herz, hardened, std}
+			names := []string{"herz", "hardened net/http", "net/http"}
+			for _, rt := range rts {
 				if code, err := get(rt, http.MethodGet, srv.URL(), 5*time.Second); err != nil || code != 200 {
 					t.Fatalf("warm-up: %d, %v", code, err)
 				}
 			}
-			defer func() {
-				mu.Lock()
-				t.Logf("herz's breaker: %v", transitions)
-				mu.Unlock()
-			}()
 			srv.Stop()
 			var back atomic.Int64 // UnixNano of the restart
 			var wg sync.WaitGroup
-			firsts := make([]time.Duration, 2)
-			for i, rt := range []http.RoundTripper{herz, std} {
+			firsts := make([]time.Duration, len(rts))
+			for i, rt := range rts {
 				wg.Go(func() {
 					deadline := time.Now().Add(6 * time.Second)
 					for time.Now().Before(deadline) {
@@ -232,7 +236,7 @@ func TestFirstSuccessWithinASecondAfterAnOutage(t *testing.T) {
 								firsts[i] = time.Since(time.Unix(0, b))
 								return
 							}
-							t.Errorf("%T: success while the server was down", rt)
+							t.Errorf("%s: success while the server was down", names[i])
 							return
 						}
 						time.Sleep(2 * time.Millisecond)
@@ -242,19 +246,24 @@ func TestFirstSuccessWithinASecondAfterAnOutage(t *testing.T) {
 			}
 			time.Sleep(1500 * time.Millisecond)
 			back.Store(time.Now().UnixNano())
-			t.Logf("server back at %v", time.Since(t0).Round(time.Millisecond))
+			serverBack := time.Since(t0)
 			srv.Restart()
 			wg.Wait()
 			st := herz.Stats()
-			t.Logf("first success after the outage: herz %v, net/http %v; herz %v", firsts[0], firsts[1], st)
-			if firsts[1] < 0 {
+			mu.Lock()
+			t.Logf("server back at %v; herz's breaker: %v", serverBack.Round(time.Millisecond), transitions)
+			mu.Unlock()
+			t.Logf("first success after the outage: herz %v, hardened %v, net/http %v; herz %v; hardened dialer %v", firsts[0], firsts[1], firsts[2], st, d.Stats())
+			if firsts[2] < 0 {
 				t.Fatal("net/http never recovered: the outage did not end")
 			}
-			if firsts[0] < 0 || firsts[0] > time.Second {
-				t.Errorf("herz's first success came %v after the outage ended, want ≤ 1s (P14)", firsts[0])
+			for i := range 2 {
+				if firsts[i] < 0 || firsts[i] > time.Second {
+					t.Errorf("%s: first success %v after the outage ended, want ≤ 1s (P14)", names[i], firsts[i])
+				}
 			}
-			if st.BreakerRejects == 0 {
-				t.Error("the breaker never opened during the outage: the test did not exercise its recovery")
+			if st.BreakerRejects == 0 || d.Stats().BreakerRejects == 0 {
+				t.Error("a breaker never opened during the outage: the test did not exercise its recovery")
 			}
 		})
 	}
