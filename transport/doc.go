@@ -81,4 +81,24 @@
 // (idempotent_error, attempt_timeout) and on 502, 503, 504 and 429
 // (status_NNN). Each retry is counted by that reason in [Stats.Retries] and
 // the herz.retries metric.
+//
+// # Metrics
+//
+// Recorded through Config.MeterProvider (default: the global one, which
+// records nothing until the application installs an SDK), on the meter
+// github.com/herz-go/herz:
+//
+//	name                         kind                        unit          attributes
+//	http.client.active_requests  up-down counter             {request}     server.address, server.port
+//	herz.retries                 counter                     {retry}       herz.component=transport, herz.peer, herz.reason (as Stats.Retries)
+//	herz.retries.refused         counter                     {retry}       herz.component=transport, herz.peer
+//	herz.breaker.transitions     counter                     {transition}  herz.peer (host:port), herz.from, herz.to
+//	herz.breaker.state           observable gauge            {state}       herz.peer; 0 closed, 1 half-open, 2 open
+//
+// and, from the Transport's dialer: herz.dials, herz.dial.duration,
+// herz.dial.errors, herz.dial.verify_failures, herz.probes,
+// herz.evictions, herz.conns.open and herz.conns.idle (see package
+// internal/telemetry's documentation). While the request breaker is on the
+// dialer has no breaker of its own, so the breaker series are the request
+// breaker's; with Config.DisableBreaker they are the dial breaker's.
 package transport

@@ -45,6 +45,7 @@ type Transport struct {
 	breakers *breaker.Registry // nil when disabled
 	budget   *retry.Budget
 	rec      *telemetry.Recorder
+	http     *telemetry.HTTPRecorder
 	unreg    func() error
 
 	closeOnce sync.Once
@@ -76,6 +77,9 @@ func New(cfg Config) (*Transport, error) {
 		return nil, fieldError("Budget", err)
 	}
 	if t.rec, err = telemetry.New(s.MeterProvider); err != nil {
+		return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
+	}
+	if t.http, err = telemetry.NewHTTP(s.MeterProvider); err != nil {
 		return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
 	}
 	if !s.DisableBreaker {
@@ -309,9 +313,10 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, ErrClosed
 	}
-	t.inFlight.Add(1)
-	defer t.inFlight.Add(-1)
 	peer := peerOf(req)
+	t.inFlight.Add(1)
+	t.http.ActiveRequests(req.Context(), peer, 1)
+	defer t.requestDone(req.Context(), peer)
 	t.budget.Deposit()
 	opts := optsOf(req.Context())
 	maxRetries := t.s.maxRetries
@@ -382,6 +387,13 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		r = next
 	}
+}
+
+// requestDone counts the end of a RoundTrip call (Stats.InFlight,
+// http.client.active_requests).
+func (t *Transport) requestDone(ctx context.Context, peer string) {
+	t.inFlight.Add(-1)
+	t.http.ActiveRequests(ctx, peer, -1)
 }
 
 // breaksOn reports whether a response with status code counts as a failure
