@@ -39,6 +39,7 @@ type Pool struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the background loop
 	kick   chan struct{}  // asks the loop to refill MinIdle now
+	ctxs   acquireCtxPool // AcquireTimeout contexts for Background callers
 
 	c counters
 }
@@ -157,7 +158,11 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 		return nil, ErrClosed
 	}
 	if t := p.s.AcquireTimeout; t > 0 {
-		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > t {
+		if ctx.Done() == nil { // never cancelled: a recycled timeout context
+			ac := p.ctxs.get(ctx, t)
+			defer p.ctxs.put(ac)
+			ctx = ac
+		} else if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > t {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, t)
 			defer cancel()
