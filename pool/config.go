@@ -58,7 +58,8 @@ type Config struct {
 	MinIdle int
 
 	// MaxIdleTime closes a connection that no caller has acquired for this
-	// long (background check and hand-out). Default 30 min; zero means the
+	// long, while more than MinIdle are idle (by the background health
+	// check; it shrinks the pool, so Acquire does not apply it). Default 30 min; zero means the
 	// default; negative means no limit.
 	MaxIdleTime time.Duration
 

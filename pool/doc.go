@@ -21,7 +21,7 @@
 // # Hand-out
 //
 // Acquire checks an idle conn before handing it out: the pool's MaxLifetime
-// (jittered per conn) and MaxIdleTime, then the Dialer's rules and a
+// (jittered per conn), then the Dialer's rules and a
 // MSG_PEEK liveness probe (dialer.Conn.CheckIdle). A conn that fails is
 // closed with its reason and the next one is taken, at most MaxConns+2
 // times; a freshly dialed conn ends the search. So a conn the server closed

@@ -95,7 +95,11 @@ func (p *Pool) refill(r *refiller) time.Duration {
 		for range n {
 			wg.Go(func() {
 				err := p.p.CreateResource(p.ctx)
-				if err != nil && !errors.Is(err, puddle.ErrNotAvailable) {
+				if errors.Is(err, puddle.ErrNotAvailable) {
+					return // the pool filled up meanwhile: no dial was made
+				}
+				p.c.refillDials.Add(1)
+				if err != nil {
 					mu.Lock()
 					failed++
 					mu.Unlock()
@@ -103,7 +107,6 @@ func (p *Pool) refill(r *refiller) time.Duration {
 			})
 		}
 		wg.Wait()
-		p.c.refillDials.Add(uint64(n))
 		if failed == 0 {
 			r.batch = min(r.batch*2, p.s.MaxConns)
 			r.backoff = 0

@@ -143,8 +143,8 @@ func (p *Pool) construct(ctx context.Context) (*pconn, error) {
 func (p *Pool) maxHandoutTries() int { return p.s.MaxConns + 2 }
 
 // Acquire returns a live connection: an idle one that passed the hand-out
-// check (lifetime, MaxIdleTime, the Dialer's learned idle deadline and idle
-// limit, then a liveness probe), or a freshly dialed one. Idle conns that
+// check (lifetime, the Dialer's learned idle deadline and idle limit, then a
+// liveness probe), or a freshly dialed one. Idle conns that
 // fail the check are closed with their reason and the next is tried, a
 // bounded number of times. Acquire waits for a free slot when MaxConns are
 // acquired, until ctx ends or AcquireTimeout passes. Cancelling ctx does not
@@ -198,10 +198,12 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	return nil, fmt.Errorf("herz/pool: no live connection to %s after %d tries (last: %v)", p.s.Addr, p.maxHandoutTries(), lastReason)
 }
 
-// handoutReason checks an idle conn about to be handed out: the pool's own
-// lifetime and idle limits, then the Dialer's rules and probe.
+// handoutReason checks an idle conn about to be handed out: the pool's
+// lifetime, then the Dialer's rules and probe. MaxIdleTime is a rule for
+// shrinking the pool, applied by the health check only: an idle conn kept
+// for MinIdle is not discarded at hand-out for being idle.
 func (p *Pool) handoutReason(res *puddle.Resource[*pconn], pc *pconn) dialer.Reason {
-	if r := p.limitReason(res, pc, true); r != dialer.ReasonNone {
+	if r := p.limitReason(res, pc, false); r != dialer.ReasonNone {
 		return r
 	}
 	p.c.checks.Add(1)

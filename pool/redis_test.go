@@ -443,3 +443,32 @@ func TestCloseWaitsOnlyForWhatItOwns(t *testing.T) {
 		t.Errorf("Acquire after Close = %v, want ErrClosed", err)
 	}
 }
+
+// The health check closes idle conns past their (jittered) lifetime and,
+// above MinIdle, those idle past MaxIdleTime, each with its reason; bare
+// puddle has neither rule and keeps every conn open.
+func TestHealthCheckClosesExpiredAndOverIdleConns(t *testing.T) {
+	addr := testenv.RequireRedis(t)
+	const n = 4
+	life := newHerz(t, pool.Config{Addr: addr, MaxConns: n, MaxLifetime: 300 * time.Millisecond, HealthCheckPeriod: 50 * time.Millisecond})
+	idle := newHerz(t, pool.Config{Addr: addr, MaxConns: n, MinIdle: 1, MaxIdleTime: 100 * time.Millisecond, MaxLifetime: -1, HealthCheckPeriod: 50 * time.Millisecond})
+	bare := newBare(t, addr, n, newDialer(t, nil, nil).DialContext)
+	for _, a := range []acquirer{life, idle, bare} {
+		if ae, ue := holdN(t, a, n, redisPing); ae+ue != 0 {
+			t.Fatalf("warming up: %d acquire and %d PING errors", ae, ue)
+		}
+	}
+	if !waitFor(3*time.Second, func() bool { s := life.Stat(); return s.Evictions["lifetime"] == n && s.TotalConns == 0 }) {
+		t.Errorf("expired conns not closed by the health check: %v", life.Stat())
+	}
+	if !waitFor(3*time.Second, func() bool { s := idle.Stat(); return s.Evictions["idle"] == n-1 && s.IdleConns == 1 }) {
+		t.Errorf("over-idle conns above MinIdle not closed: %v", idle.Stat())
+	}
+	dials := idle.Stat().Dials
+	if acq, errs := holdN(t, idle, 1, redisPing); acq+errs != 0 || idle.Stat().Dials != dials {
+		t.Errorf("the MinIdle conn kept: %d acquire and %d PING errors, %d new dials; want 0, 0, 0", acq, errs, idle.Stat().Dials-dials)
+	}
+	t.Logf("lifetime pool: %v", life.Stat())
+	t.Logf("idle pool: %v", idle.Stat())
+	t.Logf("bare puddle still holds %d conns", bare.Stat().TotalResources())
+}
