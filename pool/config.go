@@ -38,11 +38,13 @@ type Config struct {
 	// Dialer dials, verifies and tracks the pool's connections. Share one
 	// Dialer between pools (and with transport/sqlconn) to share what it
 	// learns about peers and its per-address breakers; the pool never closes
-	// a Dialer it was given. Default (nil): a private Dialer with
-	// dialer.Config defaults, except that its dial breaker stays open for
-	// 200ms after a first trip and at most 800ms (±20% jitter) so that the
-	// pool recovers within a second of the server coming back; the pool
-	// closes it on Close.
+	// a Dialer it was given. A shared Dialer's own rules (its MaxLifetime,
+	// idle limit and learned idle deadlines) apply to idle conns too.
+	// Default (nil): a private Dialer with dialer.Config defaults, except
+	// that it has no lifetime of its own (the pool's MaxLifetime governs)
+	// and its dial breaker stays open for 200ms after a first trip and at
+	// most 800ms (±20% jitter), so that the pool recovers within a second
+	// of the server coming back; the pool closes it on Close.
 	Dialer *dialer.Dialer
 
 	// MaxConns is the most connections the pool holds, idle and acquired
@@ -167,6 +169,7 @@ func withDefaults(cfg Config) (settings, error) {
 // enough for a pool to recover within a second of the server coming back.
 func privateDialerConfig(mp metric.MeterProvider) dialer.Config {
 	var c dialer.Config
+	c.MaxLifetime = -1 // the pool's own MaxLifetime governs
 	c.Breaker.OpenBase = 200 * time.Millisecond
 	c.Breaker.OpenMax = 800 * time.Millisecond
 	c.MeterProvider = mp

@@ -135,8 +135,7 @@ func (p *Pool) checkHealth() {
 		pc := res.Value()
 		reason := p.limitReason(res, pc, kept >= p.s.MinIdle)
 		if reason == dialer.ReasonNone {
-			p.c.checks.Add(1)
-			reason = pc.c.CheckIdle()
+			reason = p.checkIdle(pc)
 		}
 		if reason != dialer.ReasonNone {
 			p.evict(res, pc, reason)

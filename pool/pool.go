@@ -206,8 +206,22 @@ func (p *Pool) handoutReason(res *puddle.Resource[*pconn], pc *pconn) dialer.Rea
 	if r := p.limitReason(res, pc, false); r != dialer.ReasonNone {
 		return r
 	}
+	return p.checkIdle(pc)
+}
+
+// checkIdle runs the Dialer's hand-out check on an idle conn. A FIN found by
+// its probe is the server's idle close: its idle age (an upper bound of the
+// server's timeout, as tight as the checks are frequent) goes to the
+// Dialer's learner, whose deadline then closes conns before the server does.
+func (p *Pool) checkIdle(pc *pconn) dialer.Reason {
 	p.c.checks.Add(1)
-	return pc.c.CheckIdle()
+	r := pc.c.CheckIdle()
+	if r == dialer.ReasonProbeEOF {
+		if idle := pc.c.IdleTime(); idle > 0 {
+			p.d.Learner().Observe(pc.c.Peer(), idle)
+		}
+	}
+	return r
 }
 
 // limitReason applies MaxLifetime and (when idleLimit) MaxIdleTime.

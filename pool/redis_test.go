@@ -472,3 +472,46 @@ func TestHealthCheckClosesExpiredAndOverIdleConns(t *testing.T) {
 	t.Logf("idle pool: %v", idle.Stat())
 	t.Logf("bare puddle still holds %d conns", bare.Stat().TotalResources())
 }
+
+// The health check's probe finds Redis' idle closes (timeout 1s, which
+// Redis applies with whole-second resolution: it closes after 1-2s idle) and
+// feeds their idle ages to the Dialer's learner; from then on herz closes
+// idle conns at the learned deadline by itself (shown with Redis' timeout
+// back at 0, so that only herz closes). Bare puddle learns nothing: its
+// conns die idle and are handed out dead.
+func TestRedisIdleTimeoutLearnedFromCloses(t *testing.T) {
+	addr := testenv.RequireRedis(t)
+	const n = 4
+	p := newHerz(t, pool.Config{Addr: addr, MaxConns: n, HealthCheckPeriod: 100 * time.Millisecond})
+	bare := newBare(t, addr, n, newDialer(t, nil, nil).DialContext)
+	testenv.RedisSetConfig(t, "timeout", "1")
+	holdN(t, p, n, redisPing)
+	holdN(t, bare, n, redisPing)
+	learner := p.Dialer().Learner()
+	if !waitFor(4*time.Second, func() bool { _, ok := learner.Estimate(addr); return ok }) {
+		t.Fatalf("no idle timeout learned from Redis' closes: %v", p.Stat())
+	}
+	time.Sleep(400 * time.Millisecond) // Redis' clientsCron visits every client within ~300ms
+	_, bareErrs := holdN(t, bare, n, redisPing)
+	testenv.RedisSetConfig(t, "timeout", "0")
+	est, _ := learner.Estimate(addr)
+	dl, _ := learner.IdleDeadline(addr)
+	before := p.Stat()
+	if ae, ue := holdN(t, p, n, redisPing); ae+ue != 0 {
+		t.Fatalf("re-warming: %d acquire and %d PING errors", ae, ue)
+	}
+	byHerz := func(s pool.Stat) uint64 { return s.Evictions["learned_idle"] + s.Evictions["evicted"] }
+	ok := waitFor(dl+time.Second, func() bool { return byHerz(p.Stat())-byHerz(before) >= n })
+	s := p.Stat()
+	t.Logf("learned estimate %v, idle deadline %v; %v; bare puddle PING errors %d of %d", est, dl, s, bareErrs, n)
+	if est < 900*time.Millisecond || est > 2600*time.Millisecond {
+		t.Errorf("learned estimate %v, want Redis' 1-2s", est)
+	}
+	if !ok || s.Evictions["probe_eof"] != before.Evictions["probe_eof"] {
+		t.Errorf("after learning: %d conns closed by herz at the learned deadline (want %d), %d new probe_eof (want 0)",
+			byHerz(s)-byHerz(before), n, s.Evictions["probe_eof"]-before.Evictions["probe_eof"])
+	}
+	if bareErrs == 0 {
+		t.Errorf("bare puddle saw no dead conns: Redis' timeout did not bite")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -25,6 +26,7 @@ func TestTelemetryRecordsPoolInstruments(t *testing.T) {
 	name := clientName("telemetry")
 	holdN(t, p, 2, setName(name))
 	testenv.RedisKillClients(t, name)
+	time.Sleep(50 * time.Millisecond) // let the FINs land
 	if acq, errs := holdN(t, p, 1, redisPing); acq+errs != 0 {
 		t.Fatalf("%d acquire and %d PING errors", acq, errs)
 	}
