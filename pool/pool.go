@@ -41,6 +41,8 @@ type Pool struct {
 	kick   chan struct{}  // asks the loop to refill MinIdle now
 	ctxs   acquireCtxPool // AcquireTimeout contexts for Background callers
 
+	lastSample atomic.Int64 // UnixNano of the last idle-close sample learned
+
 	c counters
 }
 
@@ -209,15 +211,22 @@ func (p *Pool) handoutReason(res *puddle.Resource[*pconn], pc *pconn) dialer.Rea
 	return p.checkIdle(pc)
 }
 
+// learnGap is the least time between two idle-close samples the pool gives
+// the learner: FINs found together (a CLIENT KILL of every idle conn, a
+// restart) are one event, not several agreeing samples of an idle timeout.
+const learnGap = 50 * time.Millisecond
+
 // checkIdle runs the Dialer's hand-out check on an idle conn. A FIN found by
 // its probe is the server's idle close: its idle age (an upper bound of the
 // server's timeout, as tight as the checks are frequent) goes to the
-// Dialer's learner, whose deadline then closes conns before the server does.
+// Dialer's learner, at most once per learnGap, whose deadline then closes
+// conns before the server does.
 func (p *Pool) checkIdle(pc *pconn) dialer.Reason {
 	p.c.checks.Add(1)
 	r := pc.c.CheckIdle()
 	if r == dialer.ReasonProbeEOF {
-		if idle := pc.c.IdleTime(); idle > 0 {
+		now, last := time.Now().UnixNano(), p.lastSample.Load()
+		if idle := pc.c.IdleTime(); idle > 0 && now-last >= int64(learnGap) && p.lastSample.CompareAndSwap(last, now) {
 			p.d.Learner().Observe(pc.c.Peer(), idle)
 		}
 	}

@@ -475,7 +475,8 @@ func TestHealthCheckClosesExpiredAndOverIdleConns(t *testing.T) {
 
 // The health check's probe finds Redis' idle closes (timeout 1s, which
 // Redis applies with whole-second resolution: it closes after 1-2s idle) and
-// feeds their idle ages to the Dialer's learner; from then on herz closes
+// feeds their idle ages to the Dialer's learner (one sample per close
+// event); from then on herz closes
 // idle conns at the learned deadline by itself (shown with Redis' timeout
 // back at 0, so that only herz closes). Bare puddle learns nothing: its
 // conns die idle and are handed out dead.
@@ -485,8 +486,33 @@ func TestRedisIdleTimeoutLearnedFromCloses(t *testing.T) {
 	p := newHerz(t, pool.Config{Addr: addr, MaxConns: n, HealthCheckPeriod: 100 * time.Millisecond})
 	bare := newBare(t, addr, n, newDialer(t, nil, nil).DialContext)
 	testenv.RedisSetConfig(t, "timeout", "1")
-	holdN(t, p, n, redisPing)
 	holdN(t, bare, n, redisPing)
+	// Separate idle closes (one per second), not one mass close: the pool
+	// takes one sample per event and the learner needs 3.
+	var held []*pool.Conn
+	for range n {
+		c, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	pingHeld := func(cs []*pool.Conn) {
+		for _, c := range cs {
+			if err := redisPing(c.NetConn()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, c := range held {
+		pingHeld(held[i:]) // held conns stay active for Redis
+		c.Release()
+		if i < n-1 {
+			time.Sleep(500 * time.Millisecond)
+			pingHeld(held[i+1:])
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
 	learner := p.Dialer().Learner()
 	if !waitFor(4*time.Second, func() bool { _, ok := learner.Estimate(addr); return ok }) {
 		t.Fatalf("no idle timeout learned from Redis' closes: %v", p.Stat())
