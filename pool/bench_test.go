@@ -16,8 +16,8 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	addr := testenv.RequireRedis(b)
 	ctx := context.Background()
 	d := newDialer(b, nil, nil)
-	b.Run("herz", func(b *testing.B) {
-		p := newHerz(b, pool.Config{Addr: addr, Dialer: d, MaxConns: 1})
+	herz := func(b *testing.B, cfg pool.Config) {
+		p := newHerz(b, cfg)
 		c, err := p.Acquire(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -36,6 +36,12 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		if s := p.Stat(); s.Dials != 1 {
 			b.Errorf("herz dialed %d times, want 1", s.Dials)
 		}
+	}
+	b.Run("herz", func(b *testing.B) { herz(b, pool.Config{Addr: addr, Dialer: d, MaxConns: 1}) })
+	// Without AcquireTimeout's timer (a caller context with its own deadline
+	// costs the same): the hand-out check alone.
+	b.Run("herz-no-acquire-timeout", func(b *testing.B) {
+		herz(b, pool.Config{Addr: addr, Dialer: d, MaxConns: 1, AcquireTimeout: -1})
 	})
 	b.Run("puddle", func(b *testing.B) {
 		p := newBare(b, addr, 1, d.DialContext)

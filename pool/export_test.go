@@ -13,9 +13,5 @@ func PrivateDialerConfig(mp metric.MeterProvider) dialer.Config { return private
 
 // LifetimeOf returns the jittered lifetime of an acquired conn (0: none).
 func LifetimeOf(c *Conn) time.Duration {
-	pc := c.res.Value()
-	if pc.expireAt.IsZero() {
-		return 0
-	}
-	return pc.expireAt.Sub(c.res.CreationTime())
+	return c.res.Value().lifetime
 }

@@ -51,8 +51,9 @@ type Pool struct {
 // by whoever holds the puddle resource.
 type pconn struct {
 	c        *dialer.Conn
-	expireAt time.Time // zero: no lifetime limit
-	handle   Conn      // reused for every hand-out of this connection
+	created  time.Time     // with a monotonic reading: time.Since reads one clock
+	lifetime time.Duration // jittered MaxLifetime; 0: no limit
+	handle   Conn          // reused for every hand-out of this connection
 }
 
 // Conn is a connection acquired from a Pool. Use it (Read, Write, NetConn)
@@ -130,10 +131,9 @@ func (p *Pool) construct(ctx context.Context) (*pconn, error) {
 		p.c.dialErrors.Add(1)
 		return nil, fmt.Errorf("herz/pool: dialing %s: the connection was closed before use", p.s.Addr)
 	}
-	pc := &pconn{c: c}
+	pc := &pconn{c: c, created: start}
 	if lt := p.s.MaxLifetime; lt > 0 {
-		lt -= time.Duration(rand.Float64() * p.s.LifetimeJitter * float64(lt))
-		pc.expireAt = start.Add(lt)
+		pc.lifetime = lt - time.Duration(rand.Float64()*p.s.LifetimeJitter*float64(lt))
 	}
 	pc.handle.p = p
 	p.rec.Create(time.Since(start))
@@ -235,7 +235,7 @@ func (p *Pool) checkIdle(pc *pconn) dialer.Reason {
 
 // limitReason applies MaxLifetime and (when idleLimit) MaxIdleTime.
 func (p *Pool) limitReason(res *puddle.Resource[*pconn], pc *pconn, idleLimit bool) dialer.Reason {
-	if !pc.expireAt.IsZero() && !time.Now().Before(pc.expireAt) {
+	if pc.lifetime > 0 && time.Since(pc.created) >= pc.lifetime {
 		return dialer.ReasonLifetime
 	}
 	if idleLimit && p.s.MaxIdleTime > 0 && res.IdleDuration() >= p.s.MaxIdleTime {
