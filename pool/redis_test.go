@@ -251,7 +251,7 @@ func TestRedisOutageThroughProxy(t *testing.T) {
 
 	type outcome struct {
 		acqErrs, ctxErrs, useErrs, ok int
-		firstOKAfterBack              time.Duration
+		firstOKAfterBack, slowestFail time.Duration
 	}
 	var gate sync.RWMutex // the fault switch waits for uses in flight
 	var back atomic.Int64 // UnixNano when the server came back; 0 before
@@ -265,7 +265,9 @@ func TestRedisOutageThroughProxy(t *testing.T) {
 			}
 			gate.RLock()
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			start := time.Now()
 			c, put, err := a.get(ctx)
+			took := time.Since(start)
 			cancel()
 			var useErr error
 			if err == nil {
@@ -274,6 +276,9 @@ func TestRedisOutageThroughProxy(t *testing.T) {
 			}
 			gate.RUnlock()
 			mu.Lock()
+			if err != nil {
+				o.slowestFail = max(o.slowestFail, took)
+			}
 			switch {
 			case err != nil && isCtxErr(err):
 				o.ctxErrs++
