@@ -86,6 +86,9 @@ func parse(r *bufio.Reader) (any, error) {
 		if err != nil || n < 0 {
 			return nil, err // nil bulk string or array
 		}
+		if n > 512<<20 { // Redis' own proto-max-bulk-len
+			return nil, fmt.Errorf("redis: reply of %d, too long", n)
+		}
 		if line[0] == '$' {
 			buf := make([]byte, n+2)
 			_, err := io.ReadFull(r, buf)

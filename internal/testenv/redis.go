@@ -65,6 +65,13 @@ func RedisSend(w io.Writer, args ...string) error {
 	return err
 }
 
+// Bounds of what RedisRead accepts (Redis' own proto-max-bulk-len is 512MB;
+// tests never need that much).
+const (
+	redisMaxBulk  = 64 << 20
+	redisMaxArray = 1 << 20
+)
+
 // RedisRead reads one RESP2 reply: a simple string or bulk string (string),
 // an integer (int64), a nil bulk or array (nil), an array ([]any) or an
 // error reply (returned as a [RedisError] error).
@@ -89,6 +96,9 @@ func RedisRead(r *bufio.Reader) (any, error) {
 		if err != nil || n < 0 {
 			return nil, err
 		}
+		if n > redisMaxBulk {
+			return nil, fmt.Errorf("herz/testenv: RESP bulk string of %d bytes, over %d", n, redisMaxBulk)
+		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return nil, err
@@ -98,6 +108,9 @@ func RedisRead(r *bufio.Reader) (any, error) {
 		n, err := strconv.Atoi(body)
 		if err != nil || n < 0 {
 			return nil, err
+		}
+		if n > redisMaxArray {
+			return nil, fmt.Errorf("herz/testenv: RESP array of %d items, over %d", n, redisMaxArray)
 		}
 		out := make([]any, n)
 		for i := range out {
