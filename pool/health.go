@@ -167,6 +167,7 @@ func (p *Pool) heartbeat(res *puddle.Resource[*pconn]) {
 		p.evict(res, pc, dialer.ReasonEvicted)
 		return
 	}
+	pc.fresh = false // the Heartbeat speaks the protocol, greeting included
 	p.c.heartbeats.Add(1)
 	ctx, cancel := context.WithTimeout(p.ctx, p.s.HeartbeatTimeout)
 	_ = pc.c.SetDeadline(time.Now().Add(p.s.HeartbeatTimeout))

@@ -53,6 +53,7 @@ type pconn struct {
 	c        *dialer.Conn
 	created  time.Time     // with a monotonic reading: time.Since reads one clock
 	lifetime time.Duration // jittered MaxLifetime; 0: no limit
+	fresh    bool          // never handed out: pending data is the server's greeting
 	handle   Conn          // reused for every hand-out of this connection
 }
 
@@ -125,13 +126,9 @@ func (p *Pool) construct(ctx context.Context) (*pconn, error) {
 		p.c.dialErrors.Add(1)
 		return nil, fmt.Errorf("herz/pool: dialing %s: the dialer returned an untracked %T", p.s.Addr, nc)
 	}
-	// A fresh conn becomes Idle: owned by the pool, not yet lent.
-	if l, ok := c.Lend(); !ok || !c.Return(l) {
-		_ = c.Close()
-		p.c.dialErrors.Add(1)
-		return nil, fmt.Errorf("herz/pool: dialing %s: the connection was closed before use", p.s.Addr)
-	}
-	pc := &pconn{c: c, created: start}
+	// A fresh conn stays given away (the Dialer leaves it alone) until its
+	// first hand-out: a server greeting may be waiting on it.
+	pc := &pconn{c: c, created: start, fresh: true}
 	if lt := p.s.MaxLifetime; lt > 0 {
 		pc.lifetime = lt - time.Duration(rand.Float64()*p.s.LifetimeJitter*float64(lt))
 	}
@@ -182,6 +179,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 		reason := p.handoutReason(res, pc)
 		if reason == dialer.ReasonNone {
 			if lease, ok := pc.c.Lend(); ok {
+				pc.fresh = false
 				h := &pc.handle
 				h.res, h.lease = res, lease
 				if !start.IsZero() {
@@ -211,6 +209,17 @@ func (p *Pool) handoutReason(res *puddle.Resource[*pconn], pc *pconn) dialer.Rea
 	return p.checkIdle(pc)
 }
 
+// freshReason is the verdict on a conn never handed out, from its probe.
+func freshReason(s dialer.ProbeState) dialer.Reason {
+	switch s {
+	case dialer.ProbePeerClosed:
+		return dialer.ReasonProbeEOF
+	case dialer.ProbeReset:
+		return dialer.ReasonProbeRST
+	}
+	return dialer.ReasonNone
+}
+
 // learnGap is the least time between two idle-close samples the pool gives
 // the learner: FINs found together (a CLIENT KILL of every idle conn, a
 // restart) are one event, not several agreeing samples of an idle timeout.
@@ -220,9 +229,14 @@ const learnGap = 50 * time.Millisecond
 // its probe is the server's idle close: its idle age (an upper bound of the
 // server's timeout, as tight as the checks are frequent) goes to the
 // Dialer's learner, at most once per learnGap, whose deadline then closes
-// conns before the server does.
+// conns before the server does. A conn never handed out is only probed for
+// FIN or RST: data waiting on it is the server's greeting (SMTP, FTP, MySQL
+// and POP3 servers speak first), not a fault.
 func (p *Pool) checkIdle(pc *pconn) dialer.Reason {
 	p.c.checks.Add(1)
+	if pc.fresh {
+		return freshReason(pc.c.Probe().State)
+	}
 	r := pc.c.CheckIdle()
 	if r == dialer.ReasonProbeEOF {
 		now, last := time.Now().UnixNano(), p.lastSample.Load()

@@ -546,3 +546,84 @@ func TestRedisIdleTimeoutLearnedFromCloses(t *testing.T) {
 		t.Errorf("bare puddle saw no dead conns: Redis' timeout did not bite")
 	}
 }
+
+// greetingServer speaks first, as SMTP, FTP, POP3 and MySQL servers do:
+// "+HELLO\r\n" on accept, then "+PONG\r\n" per line. It stops in Cleanup.
+func greetingServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				if _, err := c.Write([]byte("+HELLO\r\n")); err != nil {
+					return
+				}
+				r := bufio.NewReader(c)
+				for {
+					if _, err := r.ReadString('\n'); err != nil {
+						return
+					}
+					if _, err := c.Write([]byte("+PONG\r\n")); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// A server greeting waiting on a new conn is not mistaken for a fault: the
+// health check and the hand-out keep the conn, and the caller reads the
+// greeting, exactly as with bare puddle.
+func TestGreetingOnFreshConnIsNotAFault(t *testing.T) {
+	addr := greetingServer(t)
+	const n = 2
+	herz := newHerz(t, pool.Config{Addr: addr, MaxConns: n, MinIdle: n, HealthCheckPeriod: 20 * time.Millisecond})
+	bare := newBare(t, addr, n, newDialer(t, nil, nil).DialContext)
+	if !waitFor(3*time.Second, func() bool { return herz.Stat().IdleConns == n }) {
+		t.Fatalf("MinIdle not reached: %v", herz.Stat())
+	}
+	time.Sleep(100 * time.Millisecond) // several health checks see the greetings
+	greet := func(c net.Conn) error {
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		defer c.SetDeadline(time.Time{})
+		r := bufio.NewReader(c)
+		if l, err := r.ReadString('\n'); err != nil || l != "+HELLO\r\n" {
+			return fmt.Errorf("greeting %q, %v", l, err)
+		}
+		return nil
+	}
+	herzAcq, herzErrs := holdN(t, herz, n, greet)
+	bareAcq, bareErrs := holdN(t, bare, n, greet)
+	s := herz.Stat()
+	if herzAcq+herzErrs != bareAcq+bareErrs || herzAcq+herzErrs != 0 || s.TotalEvictions() != 0 || s.Dials != n {
+		t.Errorf("herz %d+%d errors, bare %d+%d; herz %v; want 0 errors, no evictions, %d dials", herzAcq, herzErrs, bareAcq, bareErrs, s, n)
+	}
+	// Released after the greeting was read, the conns are checked like any other.
+	if acq, errs := holdN(t, herz, n, redisPing); acq+errs != 0 {
+		t.Errorf("reuse after the greeting: %d acquire and %d PING errors", acq, errs)
+	}
+}
