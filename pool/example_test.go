@@ -10,8 +10,9 @@ import (
 	"github.com/herz-go/herz/pool"
 )
 
-// pongServer answers every line with "+PONG\r\n", like Redis answers PING.
-func pongServer() (addr string, stop func()) {
+// pongServer sends greeting (if any) on each new conn, then answers every
+// line with "+PONG\r\n", like Redis answers PING.
+func pongServer(greeting string) (addr string, stop func()) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
@@ -26,6 +27,9 @@ func pongServer() (addr string, stop func()) {
 			}
 			go func() {
 				defer c.Close()
+				if _, err := c.Write([]byte(greeting)); err != nil {
+					return
+				}
 				r := bufio.NewReader(c)
 				for {
 					if _, err := r.ReadString('\n'); err != nil {
@@ -42,7 +46,7 @@ func pongServer() (addr string, stop func()) {
 }
 
 func Example() {
-	addr, stop := pongServer()
+	addr, stop := pongServer("")
 	defer stop()
 
 	p, err := pool.New(context.Background(), pool.Config{

@@ -179,3 +179,17 @@ func waitFor(d time.Duration, cond func() bool) bool {
 func isCtxErr(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
+
+// acquireN acquires n conns from p and holds them.
+func acquireN(t testing.TB, p herzPool, n int) []*pool.Conn {
+	t.Helper()
+	var held []*pool.Conn
+	for range n {
+		c, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	return held
+}

@@ -308,6 +308,9 @@ func TestRedisOutageThroughProxy(t *testing.T) {
 	proxy.SetFault(testenv.ResetAll())
 	proxy.SetFault(testenv.Refuse())
 	herzBefore, bareBefore := herzDials.Load(), bareDials.Load()
+	// Let the RSTs land: loopback delivers them in softirq, and a reset
+	// still in flight when a conn is handed out is a race no pool can see.
+	time.Sleep(20 * time.Millisecond)
 	gate.Unlock()
 	time.Sleep(time.Second)
 	herzDuring, bareDuring := herzDials.Load()-herzBefore, bareDials.Load()-bareBefore
@@ -385,16 +388,8 @@ func TestLifetimesSpreadByJitter(t *testing.T) {
 	const n, lifetime = 16, time.Minute
 	p := newHerz(t, pool.Config{Addr: addr, MaxConns: n, MaxLifetime: lifetime})
 	var lts []time.Duration
-	var held []*pool.Conn
-	for range n {
-		c, err := p.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
+	for _, c := range acquireN(t, p, n) {
 		lts = append(lts, pool.LifetimeOf(c))
-	}
-	for _, c := range held {
 		c.Release()
 	}
 	sort.Slice(lts, func(i, j int) bool { return lts[i] < lts[j] })
@@ -494,14 +489,7 @@ func TestRedisIdleTimeoutLearnedFromCloses(t *testing.T) {
 	holdN(t, bare, n, redisPing)
 	// Separate idle closes (one per second), not one mass close: the pool
 	// takes one sample per event and the learner needs 3.
-	var held []*pool.Conn
-	for range n {
-		c, err := p.Acquire(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
+	held := acquireN(t, p, n)
 	pingHeld := func(cs []*pool.Conn) {
 		for _, c := range cs {
 			if err := redisPing(c.NetConn()); err != nil {
@@ -547,59 +535,12 @@ func TestRedisIdleTimeoutLearnedFromCloses(t *testing.T) {
 	}
 }
 
-// greetingServer speaks first, as SMTP, FTP, POP3 and MySQL servers do:
-// "+HELLO\r\n" on accept, then "+PONG\r\n" per line. It stops in Cleanup.
-func greetingServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				if _, err := c.Write([]byte("+HELLO\r\n")); err != nil {
-					return
-				}
-				r := bufio.NewReader(c)
-				for {
-					if _, err := r.ReadString('\n'); err != nil {
-						return
-					}
-					if _, err := c.Write([]byte("+PONG\r\n")); err != nil {
-						return
-					}
-				}
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
-
 // A server greeting waiting on a new conn is not mistaken for a fault: the
 // health check and the hand-out keep the conn, and the caller reads the
 // greeting, exactly as with bare puddle.
 func TestGreetingOnFreshConnIsNotAFault(t *testing.T) {
-	addr := greetingServer(t)
+	addr, stop := pongServer("+HELLO\r\n")
+	t.Cleanup(stop)
 	const n = 2
 	herz := newHerz(t, pool.Config{Addr: addr, MaxConns: n, MinIdle: n, HealthCheckPeriod: 20 * time.Millisecond})
 	bare := newBare(t, addr, n, newDialer(t, nil, nil).DialContext)
