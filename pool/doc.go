@@ -26,6 +26,14 @@
 // closed with its reason and the next one is taken, at most MaxConns+2
 // times; a freshly dialed conn ends the search. So a conn the server closed
 // while idle (Redis `timeout`, CLIENT KILL, a restart) is never handed out.
+// A conn never handed out yet stays given away (the Dialer leaves it alone)
+// and is probed for FIN and RST only: data waiting on it is the server's
+// greeting (SMTP, FTP, POP3 and MySQL servers speak first), not a fault.
+//
+// A FIN found by a probe is the server's idle close: its idle age goes to the
+// Dialer's learner (one sample per close event, so a mass close is not taken
+// for a timeout), and once learned, idle conns are closed at the learned
+// deadline, before the server closes them.
 //
 // # Background health
 //
