@@ -568,3 +568,56 @@ func TestGreetingOnFreshConnIsNotAFault(t *testing.T) {
 		t.Errorf("reuse after the greeting: %d acquire and %d PING errors", acq, errs)
 	}
 }
+
+// MinIdle is refilled with a slow start: while the server is down the
+// refill's connect attempts are bounded (backoff and the dial breaker), and
+// when it is back the refill dials one conn, then 2, then 4 — never all of
+// MinIdle at once.
+func TestRedisMinIdleRefillSlowStartAfterOutage(t *testing.T) {
+	addr := testenv.RequireRedis(t)
+	proxy := testenv.NewProxy(t, addr)
+	proxy.SetFault(testenv.Refuse())
+	const minIdle = 8
+	var mu sync.Mutex
+	var inFlight int
+	var waves []int // in-flight connect attempts seen by each attempt
+	var attempts atomic.Int64
+	d := newDialer(t, &attempts, func(c *dialer.Config) {
+		c.Control = func(string, string, syscall.RawConn) error {
+			attempts.Add(1)
+			mu.Lock()
+			inFlight++
+			waves = append(waves, inFlight)
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond) // a slower connect, so that overlaps show
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			return nil
+		}
+	})
+	p := newHerz(t, pool.Config{Addr: proxy.Addr(), Dialer: d, MaxConns: minIdle, MinIdle: minIdle, HealthCheckPeriod: 50 * time.Millisecond})
+	time.Sleep(time.Second)
+	down := attempts.Load()
+	mu.Lock()
+	waves = nil
+	mu.Unlock()
+	proxy.SetFault(testenv.NoFault())
+	ok := waitFor(5*time.Second, func() bool { return p.Stat().IdleConns == minIdle })
+	mu.Lock()
+	defer mu.Unlock()
+	peak := 0
+	for _, w := range waves {
+		peak = max(peak, w)
+	}
+	t.Logf("connect attempts while down for 1s: %d; after: in flight per attempt %v; %v", down, waves, p.Stat())
+	if !ok {
+		t.Fatalf("MinIdle not refilled after the outage: %v", p.Stat())
+	}
+	if down > 20 {
+		t.Errorf("%d connect attempts in 1s of outage, want a bounded few", down)
+	}
+	if len(waves) == 0 || waves[0] != 1 || peak >= minIdle {
+		t.Errorf("refill after the outage: in-flight attempts %v, want the first alone and never all %d at once", waves, minIdle)
+	}
+}
