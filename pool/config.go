@@ -152,6 +152,9 @@ func withDefaults(cfg Config) (settings, error) {
 	if cfg.HealthCheckPeriod == 0 {
 		s.HealthCheckPeriod = defaultHealthCheckPeriod
 	}
+	if cfg.Heartbeat != nil && s.HealthCheckPeriod < 0 {
+		return s, fmt.Errorf("herz/pool: Config.Heartbeat is run by the health check, which Config.HealthCheckPeriod=%v disables", cfg.HealthCheckPeriod)
+	}
 	switch {
 	case cfg.HeartbeatTimeout < 0:
 		return s, fmt.Errorf("herz/pool: Config.HeartbeatTimeout must be >= 0, got %v", cfg.HeartbeatTimeout)

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"math"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func TestNewRejectsInvalidConfigNamingTheField(t *testing.T) {
 		{"jitter +Inf", pool.Config{Addr: addr, LifetimeJitter: math.Inf(1)}, "Config.LifetimeJitter must be in [0.1,1), got +Inf"},
 		{"jitter too small", pool.Config{Addr: addr, LifetimeJitter: 0.01}, "Config.LifetimeJitter must be in [0.1,1), got 0.01"},
 		{"jitter 1", pool.Config{Addr: addr, LifetimeJitter: 1}, "Config.LifetimeJitter must be in [0.1,1), got 1"},
+		{"Heartbeat without health check", pool.Config{Addr: addr, HealthCheckPeriod: -1, Heartbeat: func(context.Context, net.Conn) error { return nil }}, "Config.Heartbeat is run by the health check, which Config.HealthCheckPeriod=-1ns disables"},
 		{"negative HeartbeatTimeout", pool.Config{Addr: addr, HeartbeatTimeout: -time.Second}, "Config.HeartbeatTimeout must be >= 0, got -1s"},
 	}
 	for _, tc := range cases {
