@@ -63,6 +63,7 @@ type exchange struct {
 	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
 	conn   atomic.Pointer[dialer.Conn] // set by GotConn
 	lease  atomic.Uint64
+	body   ownedBody // the response body, part of the same allocation
 }
 
 // newExchange prepares the attempt of r in ctx.
@@ -140,7 +141,8 @@ func (e *exchange) done(resp *http.Response) {
 			e.cancel(nil)
 		}
 	default:
-		resp.Body = &ownedBody{rc: resp.Body, e: e}
+		e.body.rc, e.body.e = resp.Body, e
+		resp.Body = &e.body
 	}
 }
 

@@ -50,7 +50,10 @@ var forbidden = map[string][]string{
 	"transport":          {mod + "/grpcconn", mod + "/sqlconn", mod + "/pool", mod + "/internal/testenv", "google.golang.org/grpc", "github.com/jackc/", "github.com/lib/pq", "github.com/go-sql-driver/", "go.opentelemetry.io/otel/sdk"},
 	"grpcconn":           {mod + "/transport", mod + "/sqlconn", mod + "/pool", mod + "/internal/testenv", "golang.org/x/net/http2", "github.com/jackc/"},
 	"sqlconn":            {mod + "/transport", mod + "/grpcconn", mod + "/pool", mod + "/internal/testenv", "google.golang.org/grpc", "golang.org/x/net/http2"},
-	"pool":               {mod + "/transport", mod + "/grpcconn", mod + "/sqlconn", mod + "/internal/testenv", "google.golang.org/grpc", "golang.org/x/net/http2"},
+	// faultlab is user-facing: it stands alone, so soaking a client never
+	// drags herz (or a heavy library) into the user's test binary.
+	"faultlab": {mod + "/", "google.golang.org/grpc", "golang.org/x/net/http2", "github.com/sony/gobreaker", "github.com/jackc/", "github.com/lib/pq", "github.com/go-sql-driver/", "database/sql", "go.opentelemetry.io/"},
+	"pool":     {mod + "/transport", mod + "/grpcconn", mod + "/sqlconn", mod + "/internal/testenv", "google.golang.org/grpc", "golang.org/x/net/http2"},
 }
 
 // owners: each heavy third-party library is imported by exactly one herz

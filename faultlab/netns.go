@@ -1,4 +1,4 @@
-package testenv
+package faultlab
 
 import (
 	"bufio"
@@ -21,15 +21,15 @@ import (
 const (
 	// envNetns marks a child started by InNetns; its value names the
 	// InNetns call the child runs ("<test name>@<file>:<line>").
-	envNetns = "HERZ_TESTENV_NETNS"
+	envNetns = "HERZ_FAULTLAB_NETNS"
 	// envNetnsHost carries the parent's network namespace ("net:[inode]").
-	envNetnsHost = "HERZ_TESTENV_NETNS_HOST"
+	envNetnsHost = "HERZ_FAULTLAB_NETNS_HOST"
 
 	// markInside is logged by the child before body; the parent reads the
 	// namespace from it.
-	markInside = "herz/testenv: inside network namespace "
+	markInside = "herz/faultlab: inside network namespace "
 	// markDone is logged by the child when body returned.
-	markDone = "herz/testenv: namespace body returned"
+	markDone = "herz/faultlab: namespace body returned"
 )
 
 // InNetns runs body in a new, empty network namespace of its own, in which
@@ -57,25 +57,73 @@ const (
 //     pass/fail and log lines.
 //   - Do not call t.Parallel in body; the child honours -test.short and the
 //     remaining -test.timeout, not other flags such as -test.cpu.
+//   - A call is identified by the test's name and the chain of call sites
+//     from the test function down to InNetns, so a helper wrapping InNetns
+//     is fine, and two calls in one test run two children.
 //
-// It needs Linux, root and the ip command; without them the test is skipped
-// with the reason (failed under [CI]).
+// It needs Linux, root and the ip command; without them the test is
+// skipped with the reason [NetnsAvailable] gives.
 func InNetns(t *testing.T, body func(t *testing.T)) {
 	t.Helper()
-	_, file, line, _ := runtime.Caller(1)
-	token := t.Name() + "@" + filepath.Base(file) + ":" + strconv.Itoa(line)
+	token := t.Name() + "@" + callSites()
 	if v, ok := os.LookupEnv(envNetns); ok {
 		// Never mistake a stray variable for a child: that would pass the
 		// test without running body.
 		if _, err := ownNetns(); err != nil {
-			t.Fatalf("herz/testenv: InNetns: %s is set, but %v", envNetns, err)
+			t.Fatalf("herz/faultlab: InNetns: %s is set, but %v", envNetns, err)
 		}
 		if v == token {
 			runNetnsChild(t, body)
 		}
 		return // another InNetns call of this test: its own child runs it
 	}
+	if err := NetnsAvailable(); err != nil {
+		t.Skip(err.Error())
+	}
 	runNetnsParent(t, token)
+}
+
+// NetnsAvailable reports why [InNetns] cannot run here (not Linux, not
+// root, no ip command, /proc unreadable), or nil when it can. A test suite
+// that must not skip (CI) can fail on it before calling InNetns.
+func NetnsAvailable() error {
+	if !netnsSupported {
+		return fmt.Errorf("herz/faultlab: network namespaces need Linux, this is %s", runtime.GOOS)
+	}
+	if euid := os.Geteuid(); euid != 0 {
+		return fmt.Errorf("herz/faultlab: network namespaces need root (euid is %d)", euid)
+	}
+	if _, err := LookCommand("ip"); err != nil {
+		return fmt.Errorf("herz/faultlab: network namespaces need the ip command: %w", err)
+	}
+	if _, err := netnsOf("self"); err != nil {
+		return fmt.Errorf("herz/faultlab: cannot read this process's network namespace: %w", err)
+	}
+	return nil
+}
+
+// callSites returns "file:line" of every frame between InNetns and the
+// package testing (the test function, its closures and any helpers),
+// innermost first: the same in the parent and in its child.
+func callSites() string {
+	pcs := make([]uintptr, 32)
+	n := runtime.Callers(3, pcs) // runtime.Callers, callSites, InNetns
+	frames := runtime.CallersFrames(pcs[:n])
+	var b strings.Builder
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "testing.") {
+			break
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(filepath.Base(f.File) + ":" + strconv.Itoa(f.Line))
+		if !more {
+			break
+		}
+	}
+	return b.String()
 }
 
 // runNetnsChild runs body in the child process.
@@ -83,11 +131,14 @@ func runNetnsChild(t *testing.T, body func(t *testing.T)) {
 	t.Helper()
 	ns, err := ownNetns()
 	if err != nil {
-		t.Fatalf("herz/testenv: InNetns child: %v", err)
+		t.Fatalf("herz/faultlab: InNetns child: %v", err)
 	}
-	ip := RequireCommand(t, "ip")
+	ip, err := LookCommand("ip")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command(ip, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("herz/testenv: ip link set lo up: %v: %s", err, out)
+		t.Fatalf("herz/faultlab: ip link set lo up: %v: %s", err, out)
 	}
 	t.Log(markInside + ns)
 	body(t)
@@ -98,18 +149,13 @@ func runNetnsChild(t *testing.T, body func(t *testing.T)) {
 // runNetnsParent re-executes this test in a child in a new network namespace.
 func runNetnsParent(t *testing.T, token string) {
 	t.Helper()
-	if !netnsSupported {
-		SkipOrFail(t, "herz/testenv: network namespaces need Linux, this is %s", runtime.GOOS)
-	}
-	RequireRoot(t)
-	RequireCommand(t, "ip") // the child needs it; say so here
 	hostNS, err := netnsOf("self")
 	if err != nil {
-		SkipOrFail(t, "herz/testenv: cannot read this process's network namespace: %v", err)
+		t.Fatalf("herz/faultlab: %v", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		t.Fatalf("herz/testenv: find the test binary: %v", err)
+		t.Fatalf("herz/faultlab: find the test binary: %v", err)
 	}
 
 	ctx := context.Background()
@@ -123,7 +169,7 @@ func runNetnsParent(t *testing.T, token string) {
 	cmd.SysProcAttr = netnsProcAttr()
 	r, w, err := os.Pipe()
 	if err != nil {
-		t.Fatalf("herz/testenv: pipe: %v", err)
+		t.Fatalf("herz/faultlab: pipe: %v", err)
 	}
 	defer r.Close()
 	cmd.Stdout, cmd.Stderr = w, w // *os.File: no copying goroutines
@@ -135,7 +181,7 @@ func runNetnsParent(t *testing.T, token string) {
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
-		t.Fatalf("herz/testenv: start %s in a new network namespace: %v", filepath.Base(exe), err)
+		t.Fatalf("herz/faultlab: start %s in a new network namespace: %v", filepath.Base(exe), err)
 	}
 
 	// Reap the child as soon as it exits, then give the pipe a moment to
@@ -167,17 +213,17 @@ func runNetnsParent(t *testing.T, token string) {
 			for _, pid := range pids {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
-			t.Errorf("herz/testenv: processes %v were still in the namespace %s after the child exited (killed)", pids, childNS)
+			t.Errorf("herz/faultlab: processes %v were still in the namespace %s after the child exited (killed)", pids, childNS)
 		}
 	}
 	switch {
 	case waitErr != nil:
-		t.Fatalf("herz/testenv: the test failed in its network namespace (%v); its output is above", waitErr)
+		t.Fatalf("herz/faultlab: the test failed in its network namespace (%v); its output is above", waitErr)
 	case childNS == "":
-		t.Fatalf("herz/testenv: the child process never reached InNetns with -test.run=%s; "+
+		t.Fatalf("herz/faultlab: the child process never reached InNetns with -test.run=%s; "+
 			"the code before InNetns must take the same path in both processes", runPattern(t.Name()))
 	case !done:
-		t.Skip("herz/testenv: skipped inside the network namespace; the reason is in the output above")
+		t.Skip("herz/faultlab: skipped inside the network namespace; the reason is in the output above")
 	}
 }
 
@@ -217,7 +263,7 @@ func runPattern(name string) string {
 func netnsOf(pid string) (string, error) {
 	ns, err := os.Readlink("/proc/" + pid + "/ns/net")
 	if err != nil {
-		return "", fmt.Errorf("herz/testenv: %w", err)
+		return "", fmt.Errorf("herz/faultlab: %w", err)
 	}
 	return ns, nil
 }
@@ -231,34 +277,34 @@ var errNotInNetns = errors.New("not inside a network namespace created by testen
 // PID 1's. It fails closed when one of them cannot be read.
 func ownNetns() (string, error) {
 	if os.Getenv(envNetns) == "" {
-		return "", fmt.Errorf("herz/testenv: %w (no %s in the environment)", errNotInNetns, envNetns)
+		return "", fmt.Errorf("herz/faultlab: %w (no %s in the environment)", errNotInNetns, envNetns)
 	}
 	self, err := netnsOf("self")
 	if err != nil {
 		return "", err
 	}
 	if host := os.Getenv(envNetnsHost); host == "" || host == self {
-		return "", fmt.Errorf("herz/testenv: %w (same namespace %s as the parent recorded, %q)", errNotInNetns, self, host)
+		return "", fmt.Errorf("herz/faultlab: %w (same namespace %s as the parent recorded, %q)", errNotInNetns, self, host)
 	}
 	parent, err := netnsOf(strconv.Itoa(os.Getppid()))
 	if err != nil {
-		return "", fmt.Errorf("herz/testenv: %w (cannot read the parent's: %w)", errNotInNetns, err)
+		return "", fmt.Errorf("herz/faultlab: %w (cannot read the parent's: %w)", errNotInNetns, err)
 	}
 	if parent == self {
-		return "", fmt.Errorf("herz/testenv: %w (same namespace %s as the parent process)", errNotInNetns, self)
+		return "", fmt.Errorf("herz/faultlab: %w (same namespace %s as the parent process)", errNotInNetns, self)
 	}
 	if initNS, err := netnsOf("1"); err == nil && initNS == self {
-		return "", fmt.Errorf("herz/testenv: %w (same namespace %s as PID 1)", errNotInNetns, self)
+		return "", fmt.Errorf("herz/faultlab: %w (same namespace %s as PID 1)", errNotInNetns, self)
 	}
 	return self, nil
 }
 
-// mustOwnNetns fails the test unless it runs in an InNetns namespace.
-func mustOwnNetns(t testing.TB, helper string) {
-	t.Helper()
+// mustOwnNetns refuses helper unless it runs in an InNetns namespace.
+func mustOwnNetns(helper string) error {
 	if _, err := ownNetns(); err != nil {
-		t.Fatalf("herz/testenv: %s refused to touch the network: %v", helper, err)
+		return fmt.Errorf("herz/faultlab: %s refused to touch the network: %w", helper, err)
 	}
+	return nil
 }
 
 // processesIn lists the PIDs whose network namespace is ns.
@@ -283,25 +329,32 @@ func processesIn(ns string) []int {
 // BlackholePort silently drops every TCP packet to and from local port
 // port in the InNetns namespace: iptables INPUT --dport and OUTPUT --sport
 // DROP rules. Peers see no FIN and no RST: their sent bytes stay
-// unacknowledged, reads time out and SYNs go unanswered. It refuses (fails
-// the test) outside a namespace made by [InNetns]; it needs iptables.
-func BlackholePort(t testing.TB, port int) {
-	t.Helper()
-	mustOwnNetns(t, "BlackholePort")
+// unacknowledged, reads time out and SYNs go unanswered — a whole-path
+// blackhole, which a user-space [Proxy] cannot make. It refuses (returns an
+// error) outside a namespace made by [InNetns]; it needs iptables.
+func BlackholePort(port int) error {
+	if err := mustOwnNetns("BlackholePort"); err != nil {
+		return err
+	}
 	p := strconv.Itoa(port)
-	iptables(t, "-A", "INPUT", "-p", "tcp", "--dport", p, "-j", "DROP")
-	iptables(t, "-A", "OUTPUT", "-p", "tcp", "--sport", p, "-j", "DROP")
+	if err := iptables("-A", "INPUT", "-p", "tcp", "--dport", p, "-j", "DROP"); err != nil {
+		return err
+	}
+	return iptables("-A", "OUTPUT", "-p", "tcp", "--sport", p, "-j", "DROP")
 }
 
 // UnblackholePort removes the rules of one [BlackholePort] call; TCP
 // retransmissions then deliver what was held back. Same guard as
 // BlackholePort.
-func UnblackholePort(t testing.TB, port int) {
-	t.Helper()
-	mustOwnNetns(t, "UnblackholePort")
+func UnblackholePort(port int) error {
+	if err := mustOwnNetns("UnblackholePort"); err != nil {
+		return err
+	}
 	p := strconv.Itoa(port)
-	iptables(t, "-D", "INPUT", "-p", "tcp", "--dport", p, "-j", "DROP")
-	iptables(t, "-D", "OUTPUT", "-p", "tcp", "--sport", p, "-j", "DROP")
+	if err := iptables("-D", "INPUT", "-p", "tcp", "--dport", p, "-j", "DROP"); err != nil {
+		return err
+	}
+	return iptables("-D", "OUTPUT", "-p", "tcp", "--sport", p, "-j", "DROP")
 }
 
 // ConntrackExpiry makes the InNetns namespace behave like a NAT or stateful
@@ -316,16 +369,22 @@ func UnblackholePort(t testing.TB, port int) {
 // Call it before opening the connections under test: connections opened
 // earlier are not tracked and their packets are dropped as INVALID at once.
 // Same guard as [BlackholePort]; needs iptables with the conntrack match.
-func ConntrackExpiry(t testing.TB, timeout time.Duration) {
-	t.Helper()
-	mustOwnNetns(t, "ConntrackExpiry")
+func ConntrackExpiry(timeout time.Duration) error {
+	if err := mustOwnNetns("ConntrackExpiry"); err != nil {
+		return err
+	}
 	secs := max(int64((timeout+time.Second-1)/time.Second), 1)
 	// The rules first: they turn connection tracking on in the namespace,
 	// which creates the sysctls below.
-	iptables(t, "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
-	iptables(t, "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
-	Sysctl(t, "net.netfilter.nf_conntrack_tcp_loose", "0")
-	Sysctl(t, "net.netfilter.nf_conntrack_tcp_timeout_established", strconv.FormatInt(secs, 10))
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		if err := iptables("-A", chain, "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"); err != nil {
+			return err
+		}
+	}
+	if err := Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0"); err != nil {
+		return err
+	}
+	return Sysctl("net.netfilter.nf_conntrack_tcp_timeout_established", strconv.FormatInt(secs, 10))
 }
 
 // sysctlKey is what a sysctl name may look like.
@@ -334,24 +393,29 @@ var sysctlKey = regexp.MustCompile(`^[a-z0-9_-]+(\.[a-z0-9_-]+)+$`)
 // Sysctl sets the sysctl key (dotted, e.g. "net.ipv4.tcp_fin_timeout") to
 // value in the InNetns namespace by writing /proc/sys; net.* keys are per
 // namespace, so the host keeps its own. Same guard as [BlackholePort].
-func Sysctl(t testing.TB, key, value string) {
-	t.Helper()
-	mustOwnNetns(t, "Sysctl")
+func Sysctl(key, value string) error {
+	if err := mustOwnNetns("Sysctl"); err != nil {
+		return err
+	}
 	if !sysctlKey.MatchString(key) {
-		t.Fatalf("herz/testenv: Sysctl: bad key %q", key)
+		return fmt.Errorf("herz/faultlab: Sysctl: bad key %q", key)
 	}
 	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
 	if err := os.WriteFile(path, []byte(value+"\n"), 0); err != nil {
-		t.Fatalf("herz/testenv: Sysctl %s=%s: %v", key, value, err)
+		return fmt.Errorf("herz/faultlab: Sysctl %s=%s: %w", key, value, err)
 	}
+	return nil
 }
 
 // iptables runs iptables with args (waiting for the xtables lock).
-func iptables(t testing.TB, args ...string) {
-	t.Helper()
-	path := RequireCommand(t, "iptables")
+func iptables(args ...string) error {
+	path, err := LookCommand("iptables")
+	if err != nil {
+		return err
+	}
 	out, err := exec.Command(path, append([]string{"-w", "5"}, args...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("herz/testenv: iptables %s: %v: %s", strings.Join(args, " "), err, out)
+		return fmt.Errorf("herz/faultlab: iptables %s: %w: %s", strings.Join(args, " "), err, out)
 	}
+	return nil
 }

@@ -1,15 +1,15 @@
-package testenv
+package faultlab
 
 import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 )
 
 // EchoServer is a TCP server on 127.0.0.1 that writes back every byte it
-// reads, for tests of raw connections (dialer, pool) and of [Proxy]. Create
-// it with [NewEchoServer]; it closes in t.Cleanup. Safe for concurrent use.
+// reads, a peer for raw connections (a pool of net.Conns) and for a [Proxy].
+// Create it with [NewEchoServer] and end it with [EchoServer.Close]. Safe for
+// concurrent use.
 type EchoServer struct {
 	ln net.Listener
 	wg sync.WaitGroup // accept loop and connection goroutines
@@ -21,16 +21,14 @@ type EchoServer struct {
 }
 
 // NewEchoServer starts an echo server on a fresh 127.0.0.1 port.
-func NewEchoServer(t testing.TB) *EchoServer {
-	t.Helper()
+func NewEchoServer() (*EchoServer, error) {
 	ln, err := listenTCP("127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	e := &EchoServer{ln: ln, conns: make(map[net.Conn]struct{})}
 	e.wg.Go(e.accept)
-	t.Cleanup(e.Close)
-	return e
+	return e, nil
 }
 
 // Addr returns the server's "127.0.0.1:port".
@@ -44,12 +42,12 @@ func (e *EchoServer) Accepted() int {
 }
 
 // Close stops the server, closes its connections (FIN) and waits for its
-// goroutines. Closing twice does nothing.
-func (e *EchoServer) Close() {
+// goroutines. Closing twice does nothing. It always returns nil.
+func (e *EchoServer) Close() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return
+		return nil
 	}
 	e.closed = true
 	_ = e.ln.Close()
@@ -58,6 +56,7 @@ func (e *EchoServer) Close() {
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
+	return nil
 }
 
 func (e *EchoServer) accept() {

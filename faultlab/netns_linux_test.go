@@ -1,6 +1,6 @@
 //go:build linux
 
-package testenv_test
+package faultlab_test
 
 import (
 	"errors"
@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/herz-go/herz/faultlab"
 	"github.com/herz-go/herz/internal/testenv"
 )
 
@@ -59,7 +60,10 @@ func readWithin(c net.Conn, n int, d time.Duration) (string, error) {
 }
 
 func TestInNetnsRunsBodyInAFreshNamespaceWithOnlyLoopback(t *testing.T) {
-	testenv.InNetns(t, func(t *testing.T) {
+	if err := faultlab.NetnsAvailable(); err != nil {
+		testenv.SkipOrFail(t, "%v", err)
+	}
+	faultlab.InNetns(t, func(t *testing.T) {
 		ifs, err := net.Interfaces()
 		if err != nil {
 			t.Fatal(err)
@@ -91,14 +95,14 @@ func TestBlackholePortDropsBothWaysWithoutFINOrRST(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		port := testenv.Port(t, ln.Addr().String())
+		port := ln.Addr().(*net.TCPAddr).Port
 		client, server := connPair(t, ln)
 		mustWrite(t, client, "hello")
 		if got, err := readWithin(server, 5, 5*time.Second); err != nil || got != "hello" {
 			t.Fatalf("before the blackhole: %q %v", got, err)
 		}
 
-		testenv.BlackholePort(t, port)
+		must(t, faultlab.BlackholePort(port))
 		mustWrite(t, client, "ping") // accepted by the local socket buffer
 		if got, err := readWithin(server, 4, 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("server read through the blackhole: %q, %v; want a deadline error", got, err)
@@ -115,7 +119,7 @@ func TestBlackholePortDropsBothWaysWithoutFINOrRST(t *testing.T) {
 			t.Errorf("dial through the blackhole: %v, want a timeout (SYN dropped, not refused)", err)
 		}
 
-		testenv.UnblackholePort(t, port)
+		must(t, faultlab.UnblackholePort(port))
 		if got, err := readWithin(server, 4, 10*time.Second); err != nil || got != "ping" {
 			t.Errorf("after healing, server got %q, %v; want the retransmitted \"ping\"", got, err)
 		}
@@ -135,7 +139,7 @@ func mustWrite(t *testing.T, c net.Conn, s string) {
 
 func TestConntrackExpiryDropsIdleConnsAndSparesBusyOnes(t *testing.T) {
 	testenv.InNetns(t, func(t *testing.T) {
-		testenv.ConntrackExpiry(t, 2*time.Second)
+		must(t, faultlab.ConntrackExpiry(2*time.Second))
 		e := testenv.NewEchoServer(t)
 		idle, busy := dial(t, e.Addr()), dial(t, e.Addr())
 		mustEcho(t, idle, "a")
@@ -189,9 +193,9 @@ func hostNetState(t *testing.T) string {
 func TestInNetnsLeavesTheHostUntouched(t *testing.T) {
 	before := hostNetState(t)
 	testenv.InNetns(t, func(t *testing.T) {
-		testenv.BlackholePort(t, 9)
-		testenv.ConntrackExpiry(t, time.Second)
-		testenv.Sysctl(t, "net.ipv4.tcp_fin_timeout", "7")
+		must(t, faultlab.BlackholePort(9))
+		must(t, faultlab.ConntrackExpiry(time.Second))
+		must(t, faultlab.Sysctl("net.ipv4.tcp_fin_timeout", "7"))
 		if v, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_fin_timeout"); strings.TrimSpace(string(v)) != "7" {
 			t.Errorf("tcp_fin_timeout in the namespace = %q, want 7", v)
 		}
@@ -204,14 +208,14 @@ func TestInNetnsLeavesTheHostUntouched(t *testing.T) {
 }
 
 func TestProcessesInFindsTheProcessesOfANamespace(t *testing.T) {
-	self, err := testenv.NetnsOf("self")
+	self, err := faultlab.NetnsOf("self")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pids := testenv.ProcessesIn(self); !slices.Contains(pids, os.Getpid()) {
+	if pids := faultlab.ProcessesIn(self); !slices.Contains(pids, os.Getpid()) {
 		t.Errorf("ProcessesIn(%s) = %v, want it to contain this process %d", self, pids, os.Getpid())
 	}
-	if pids := testenv.ProcessesIn("net:[0]"); len(pids) != 0 {
+	if pids := faultlab.ProcessesIn("net:[0]"); len(pids) != 0 {
 		t.Errorf("ProcessesIn(net:[0]) = %v, want none", pids)
 	}
 }

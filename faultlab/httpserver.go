@@ -1,4 +1,4 @@
-package testenv
+package faultlab
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -86,24 +85,25 @@ type HTTPOptions struct {
 	BodySize int
 }
 
-// validate names the first bad field.
-func (o HTTPOptions) validate() error {
+// validate names the first bad field, as name.Field (name is how the
+// caller wrote the options: "HTTPOptions", "Scenario.Backends[1]").
+func (o HTTPOptions) validate(name string) error {
 	switch {
 	case o.Protocol < HTTP1 || o.Protocol > H2C:
-		return fmt.Errorf("herz/testenv: HTTPOptions.Protocol must be HTTP1, HTTPS or H2C, got %d", int(o.Protocol))
+		return fmt.Errorf("herz/faultlab: %s.Protocol must be HTTP1, HTTPS or H2C, got %d", name, int(o.Protocol))
 	case o.IdleTimeout < 0:
-		return fmt.Errorf("herz/testenv: HTTPOptions.IdleTimeout must be >= 0, got %v", o.IdleTimeout)
+		return fmt.Errorf("herz/faultlab: %s.IdleTimeout must be >= 0, got %v", name, o.IdleTimeout)
 	case o.ResetEvery < 0:
-		return fmt.Errorf("herz/testenv: HTTPOptions.ResetEvery must be >= 0, got %d", o.ResetEvery)
+		return fmt.Errorf("herz/faultlab: %s.ResetEvery must be >= 0, got %d", name, o.ResetEvery)
 	case o.Delay < 0:
-		return fmt.Errorf("herz/testenv: HTTPOptions.Delay must be >= 0, got %v", o.Delay)
+		return fmt.Errorf("herz/faultlab: %s.Delay must be >= 0, got %v", name, o.Delay)
 	}
 	return nil
 }
 
 // HTTPServer is a real net/http server on 127.0.0.1 that misbehaves on
-// demand and counts what it executed. Create it with [NewHTTPServer]; it
-// stops in t.Cleanup. All methods are safe for concurrent use.
+// demand and counts what it executed. Create it with [NewHTTPServer] and
+// stop it with [HTTPServer.Close]. All methods are safe for concurrent use.
 //
 // Every request is handled the same way: the body is read to the end, then
 // the request is rejected (see [HTTPServer.SetStatus]), reset (see
@@ -112,7 +112,6 @@ func (o HTTPOptions) validate() error {
 // per ID unless rejected, so [HTTPServer.Duplicates] exposes a client that
 // re-sent a request whose side effect already happened.
 type HTTPServer struct {
-	t       testing.TB
 	opts    HTTPOptions // frozen copy
 	body    []byte
 	tlsCert tls.Certificate // zero unless HTTPS
@@ -123,12 +122,12 @@ type HTTPServer struct {
 	conns    atomic.Int64
 	status   atomic.Pointer[statusReply] // nil: answer normally
 
-	// life serializes Stop, Restart, GoAway and the cleanup; it guards
-	// cur, draining and stopped. Never held by the request path.
+	// life serializes Stop, Restart, GoAway and Close; it guards cur,
+	// draining and stopped. Never held by the request path.
 	life     sync.Mutex
 	cur      *httpGen   // serving generation; nil while stopped
 	draining []*httpGen // generations shut down gracefully by GoAway
-	stopped  bool       // the test is over
+	stopped  bool       // closed for good
 
 	// mu guards the counters and the client list below.
 	mu      sync.Mutex
@@ -155,19 +154,17 @@ type httpGen struct {
 // connection (to reset HTTP/2 connections, which cannot be hijacked).
 type connKey struct{}
 
-// NewHTTPServer starts a server on a fresh 127.0.0.1 port and stops it (and
-// closes the idle connections of every [HTTPServer.Client]) in t.Cleanup.
-// A bad option fails the test.
-func NewHTTPServer(t testing.TB, opts HTTPOptions) *HTTPServer {
-	t.Helper()
-	if err := opts.validate(); err != nil {
-		t.Fatal(err)
+// NewHTTPServer starts a server on a fresh 127.0.0.1 port. A bad option is
+// an error naming the field. Call [HTTPServer.Close] when done.
+func NewHTTPServer(opts HTTPOptions) (*HTTPServer, error) {
+	if err := opts.validate("HTTPOptions"); err != nil {
+		return nil, err
 	}
 	size := opts.BodySize
 	if size == 0 {
 		size = defaultBodySize
 	}
-	s := &HTTPServer{t: t, opts: opts, execs: make(map[string]int)}
+	s := &HTTPServer{opts: opts, execs: make(map[string]int)}
 	if size > 0 {
 		s.body = make([]byte, size)
 		for i := range s.body {
@@ -177,23 +174,25 @@ func NewHTTPServer(t testing.TB, opts HTTPOptions) *HTTPServer {
 	if opts.Protocol == HTTPS {
 		cert, roots, err := newSelfSigned()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		s.tlsCert, s.roots = cert, roots
 	}
 	ln, err := listenTCP("127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.addr = ln.Addr().String()
 	s.cur = s.serve(ln)
-	t.Cleanup(s.cleanup)
-	return s
+	return s, nil
 }
 
 // Addr returns the server's "127.0.0.1:port"; it stays the same across
 // [HTTPServer.Stop], [HTTPServer.Restart] and [HTTPServer.GoAway].
 func (s *HTTPServer) Addr() string { return s.addr }
+
+// Port returns the server's port, for [BlackholePort].
+func (s *HTTPServer) Port() int { return portOf(s.addr) }
 
 // URL returns "http://127.0.0.1:port" ("https://" for [HTTPS]).
 func (s *HTTPServer) URL() string {
@@ -216,7 +215,7 @@ func (s *HTTPServer) ClientTLSConfig() *tls.Config {
 // Client returns a new standard-library client with its own transport set up
 // for the server's protocol: HTTP/1.1, HTTP/2 over TLS trusting the server's
 // certificate, or h2c with prior knowledge. Its idle connections are closed
-// in the server's cleanup.
+// by [HTTPServer.Close].
 func (s *HTTPServer) Client() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // 127.0.0.1 only, whatever the environment says
@@ -286,21 +285,21 @@ func (s *HTTPServer) Stop() {
 }
 
 // Restart stops the server if it runs and serves again on the same port.
-// Counters are kept. A failure to re-bind the port is reported with
-// t.Errorf (safe from any goroutine) and leaves the server stopped.
-func (s *HTTPServer) Restart() {
+// Counters are kept. A failure to re-bind the port is returned and leaves
+// the server stopped. Restart on a closed server does nothing.
+func (s *HTTPServer) Restart() error {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if s.stopped {
-		return
+		return nil
 	}
 	s.stopLocked()
 	ln, err := listenTCP(s.addr)
 	if err != nil {
-		s.t.Errorf("herz/testenv: HTTPServer.Restart: %v", err)
-		return
+		return fmt.Errorf("herz/faultlab: HTTPServer.Restart: %w", err)
 	}
 	s.cur = s.serve(ln)
+	return nil
 }
 
 // GoAway restarts the server gracefully: the listener closes, a new one
@@ -309,12 +308,14 @@ func (s *HTTPServer) Restart() {
 // way http.Server.Shutdown does it: HTTP/2 connections get a GOAWAY frame and
 // finish their streams, idle HTTP/1 connections are closed, busy ones finish
 // their request with "Connection: close". Old connections still busy after
-// 5 s are closed. GoAway on a stopped server starts it.
-func (s *HTTPServer) GoAway() {
+// 5 s are closed. GoAway on a stopped server starts it; on a closed one it
+// does nothing. A failure to re-bind the port is returned and leaves the
+// server stopped.
+func (s *HTTPServer) GoAway() error {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if s.stopped {
-		return
+		return nil
 	}
 	if old := s.cur; old != nil {
 		s.cur = nil
@@ -342,10 +343,10 @@ func (s *HTTPServer) GoAway() {
 	}
 	ln, err := listenTCP(s.addr)
 	if err != nil {
-		s.t.Errorf("herz/testenv: HTTPServer.GoAway: %v", err)
-		return
+		return fmt.Errorf("herz/faultlab: HTTPServer.GoAway: %w", err)
 	}
 	s.cur = s.serve(ln)
+	return nil
 }
 
 // stopLocked closes the current generation hard. s.life must be held.
@@ -357,8 +358,10 @@ func (s *HTTPServer) stopLocked() {
 	}
 }
 
-// cleanup runs in t.Cleanup: clients first, then every server generation.
-func (s *HTTPServer) cleanup() {
+// Close closes the idle connections of every [HTTPServer.Client], then
+// stops the server for good and waits for its goroutines. Closing twice does
+// nothing. It always returns nil.
+func (s *HTTPServer) Close() error {
 	s.mu.Lock()
 	clients := s.clients
 	s.clients = nil
@@ -376,6 +379,7 @@ func (s *HTTPServer) cleanup() {
 		<-g.done
 	}
 	s.draining = nil
+	return nil
 }
 
 // serve starts a new generation on ln.
@@ -451,7 +455,7 @@ func (s *HTTPServer) handle(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("sleep"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			http.Error(w, "herz/testenv: bad sleep parameter", http.StatusBadRequest)
+			http.Error(w, "herz/faultlab: bad sleep parameter", http.StatusBadRequest)
 			return
 		}
 		delay = d

@@ -1,4 +1,4 @@
-package testenv_test
+package faultlab_test
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herz-go/herz/internal/testenv"
+	"github.com/herz-go/herz/faultlab"
 )
 
 func TestRunPatternMatchesExactlyOneTestPerElement(t *testing.T) {
@@ -21,7 +21,7 @@ func TestRunPatternMatchesExactlyOneTestPerElement(t *testing.T) {
 		{"TestX/[x]+", `^TestX$/^\[x\]\+$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := testenv.RunPattern(tc.name)
+			got := faultlab.RunPattern(tc.name)
 			if got != tc.want {
 				t.Fatalf("RunPattern(%q) = %q, want %q", tc.name, got, tc.want)
 			}
@@ -48,31 +48,29 @@ func TestNetnsHelpersRefuseOutsideTheirNamespace(t *testing.T) {
 	} {
 		t.Run(env.name, func(t *testing.T) {
 			if env.netns != "" {
-				t.Setenv(testenv.EnvNetns, env.netns)
-				t.Setenv(testenv.EnvNetnsHost, env.netnsHost)
+				t.Setenv(faultlab.EnvNetns, env.netns)
+				t.Setenv(faultlab.EnvNetnsHost, env.netnsHost)
 			}
 			// Port 1 (tcpmux) is unused; should the guard ever break, the
 			// rule is removed again below and the test fails.
-			r := record(func(tb testing.TB) { testenv.BlackholePort(tb, 1) })
-			if !r.failed || !strings.Contains(r.text(), "refused") {
+			if err := faultlab.BlackholePort(1); err == nil || !strings.Contains(err.Error(), "refused") {
 				if path, err := exec.LookPath("iptables"); err == nil {
 					_ = exec.Command(path, "-D", "INPUT", "-p", "tcp", "--dport", "1", "-j", "DROP").Run()
 					_ = exec.Command(path, "-D", "OUTPUT", "-p", "tcp", "--sport", "1", "-j", "DROP").Run()
 				}
-				t.Fatalf("BlackholePort outside InNetns: failed=%v %q; want a refusal", r.failed, r.text())
+				t.Fatalf("BlackholePort outside InNetns: %v; want a refusal", err)
 			}
 			fin, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_fin_timeout")
-			for name, helper := range map[string]func(testing.TB){
-				"UnblackholePort": func(tb testing.TB) { testenv.UnblackholePort(tb, 1) },
-				"ConntrackExpiry": func(tb testing.TB) { testenv.ConntrackExpiry(tb, time.Hour) },
+			for name, helper := range map[string]func() error{
+				"UnblackholePort": func() error { return faultlab.UnblackholePort(1) },
+				"ConntrackExpiry": func() error { return faultlab.ConntrackExpiry(time.Hour) },
 				// The host's own value, so a broken guard would change nothing.
-				"Sysctl": func(tb testing.TB) {
-					testenv.Sysctl(tb, "net.ipv4.tcp_fin_timeout", strings.TrimSpace(string(fin)))
+				"Sysctl": func() error {
+					return faultlab.Sysctl("net.ipv4.tcp_fin_timeout", strings.TrimSpace(string(fin)))
 				},
 			} {
-				r := record(helper)
-				if !r.failed || !strings.Contains(r.text(), "refused") {
-					t.Errorf("%s outside InNetns: failed=%v %q; want a refusal", name, r.failed, r.text())
+				if err := helper(); err == nil || !strings.Contains(err.Error(), "refused") {
+					t.Errorf("%s outside InNetns: %v; want a refusal", name, err)
 				}
 			}
 		})

@@ -1,4 +1,4 @@
-package testenv_test
+package faultlab_test
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herz-go/herz/faultlab"
 	"github.com/herz-go/herz/internal/testenv"
 )
 
@@ -24,7 +25,7 @@ func do(c *http.Client, method, url, id string, body io.Reader) (*http.Response,
 		return nil, 0, err
 	}
 	if id != "" {
-		req.Header.Set(testenv.RequestIDHeader, id)
+		req.Header.Set(faultlab.RequestIDHeader, id)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -37,16 +38,16 @@ func do(c *http.Client, method, url, id string, body io.Reader) (*http.Response,
 
 func TestHTTPServerSpeaksEachProtocolAndCountsByRequestID(t *testing.T) {
 	for _, tc := range []struct {
-		proto     testenv.Protocol
+		proto     faultlab.Protocol
 		wantMajor int
 		scheme    string
 	}{
-		{testenv.HTTP1, 1, "http://"},
-		{testenv.HTTPS, 2, "https://"},
-		{testenv.H2C, 2, "http://"},
+		{faultlab.HTTP1, 1, "http://"},
+		{faultlab.HTTPS, 2, "https://"},
+		{faultlab.H2C, 2, "http://"},
 	} {
 		t.Run(tc.proto.String(), func(t *testing.T) {
-			s := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: tc.proto})
+			s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: tc.proto}).HTTPServer
 			c := s.Client()
 			if !strings.HasPrefix(s.URL(), tc.scheme+"127.0.0.1:") || !strings.HasSuffix(s.URL(), s.Addr()) {
 				t.Errorf("URL() = %q, Addr() = %q", s.URL(), s.Addr())
@@ -58,7 +59,7 @@ func TestHTTPServerSpeaksEachProtocolAndCountsByRequestID(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || n != 1024 || resp.ProtoMajor != tc.wantMajor {
 				t.Errorf("got %d, %d bytes, HTTP/%d; want 200, 1024 bytes, HTTP/%d", resp.StatusCode, n, resp.ProtoMajor, tc.wantMajor)
 			}
-			if got := resp.Header.Get(testenv.RequestIDHeader); got != "req-1" {
+			if got := resp.Header.Get(faultlab.RequestIDHeader); got != "req-1" {
 				t.Errorf("echoed request ID %q, want req-1", got)
 			}
 			if _, _, err := do(c, http.MethodGet, s.URL(), "", nil); err != nil {
@@ -79,9 +80,9 @@ func TestHTTPServerSpeaksEachProtocolAndCountsByRequestID(t *testing.T) {
 }
 
 func TestHTTPServerClientTLSConfigTrustsOnlyThisServer(t *testing.T) {
-	a := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: testenv.HTTPS})
-	b := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: testenv.HTTPS})
-	if cfg := testenv.NewHTTPServer(t, testenv.HTTPOptions{}).ClientTLSConfig(); cfg != nil {
+	a := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: faultlab.HTTPS}).HTTPServer
+	b := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: faultlab.HTTPS}).HTTPServer
+	if cfg := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).ClientTLSConfig(); cfg != nil {
 		t.Errorf("plain server ClientTLSConfig() = %v, want nil", cfg)
 	}
 	tr := &http.Transport{TLSClientConfig: a.ClientTLSConfig()}
@@ -97,7 +98,7 @@ func TestHTTPServerClientTLSConfigTrustsOnlyThisServer(t *testing.T) {
 }
 
 func TestHTTPServerIdleTimeoutClosesKeepAliveConnWithFIN(t *testing.T) {
-	s := testenv.NewHTTPServer(t, testenv.HTTPOptions{IdleTimeout: 50 * time.Millisecond, BodySize: -1})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{IdleTimeout: 50 * time.Millisecond, BodySize: -1}).HTTPServer
 	c, err := net.Dial("tcp", s.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestHTTPServerIdleTimeoutClosesKeepAliveConnWithFIN(t *testing.T) {
 }
 
 func TestHTTPServerResetEverySendsRSTAfterExecuting(t *testing.T) {
-	s := testenv.NewHTTPServer(t, testenv.HTTPOptions{ResetEvery: 2})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 2}).HTTPServer
 	c, err := net.Dial("tcp", s.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +159,7 @@ func TestHTTPServerResetEverySendsRSTAfterExecuting(t *testing.T) {
 // The standard library re-sends a GET whose reused connection was reset;
 // the server must count that as a duplicate execution (what P10 watches).
 func TestHTTPServerDuplicatesSeesStdlibRetryOfResetGET(t *testing.T) {
-	s := testenv.NewHTTPServer(t, testenv.HTTPOptions{ResetEvery: 2})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{ResetEvery: 2}).HTTPServer
 	c := s.Client()
 	for _, id := range []string{"a", "b"} {
 		if _, _, err := do(c, http.MethodGet, s.URL(), id, nil); err != nil {
@@ -171,9 +172,9 @@ func TestHTTPServerDuplicatesSeesStdlibRetryOfResetGET(t *testing.T) {
 }
 
 func TestHTTPServerResetEveryResetsHTTP2Connections(t *testing.T) {
-	for _, proto := range []testenv.Protocol{testenv.HTTPS, testenv.H2C} {
+	for _, proto := range []faultlab.Protocol{faultlab.HTTPS, faultlab.H2C} {
 		t.Run(proto.String(), func(t *testing.T) {
-			s := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: proto, ResetEvery: 2})
+			s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: proto, ResetEvery: 2}).HTTPServer
 			c := s.Client()
 			if _, _, err := do(c, http.MethodPost, s.URL(), "one", io.NopCloser(strings.NewReader("x"))); err != nil {
 				t.Fatal(err)
@@ -197,7 +198,7 @@ func TestHTTPServerResetEveryResetsHTTP2Connections(t *testing.T) {
 }
 
 func TestHTTPServerDelayAndSleepParameter(t *testing.T) {
-	s := testenv.NewHTTPServer(t, testenv.HTTPOptions{Delay: 30 * time.Millisecond})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Delay: 30 * time.Millisecond}).HTTPServer
 	c := s.Client()
 	for _, tc := range []struct {
 		query string
@@ -222,7 +223,7 @@ func TestHTTPServerDelayAndSleepParameter(t *testing.T) {
 }
 
 func TestHTTPServerSetStatusStormsWithRetryAfterAndDoesNotExecute(t *testing.T) {
-	s := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).HTTPServer
 	c := s.Client()
 	s.SetStatus(http.StatusServiceUnavailable, "2")
 	resp, _, err := do(c, http.MethodPost, s.URL(), "id", strings.NewReader("x"))
@@ -243,7 +244,7 @@ func TestHTTPServerSetStatusStormsWithRetryAfterAndDoesNotExecute(t *testing.T) 
 }
 
 func TestHTTPServerStopRefusesAndRestartServesOnTheSamePort(t *testing.T) {
-	s := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+	s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{}).HTTPServer
 	c := s.Client()
 	addr := s.Addr()
 	if _, _, err := do(c, http.MethodGet, s.URL(), "", nil); err != nil {
@@ -254,14 +255,14 @@ func TestHTTPServerStopRefusesAndRestartServesOnTheSamePort(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", addr, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dial after Stop: %v, want ECONNREFUSED", err)
 	}
-	s.Restart()
+	must(t, s.Restart())
 	if s.Addr() != addr {
 		t.Errorf("Addr() changed from %s to %s", addr, s.Addr())
 	}
 	if _, _, err := do(c, http.MethodGet, s.URL(), "", nil); err != nil {
 		t.Errorf("GET after Restart: %v", err)
 	}
-	s.Restart() // restart of a running server works too
+	must(t, s.Restart()) // restart of a running server works too
 	if _, _, err := do(c, http.MethodGet, s.URL(), "", nil); err != nil {
 		t.Errorf("GET after a second Restart: %v", err)
 	}
@@ -271,11 +272,11 @@ func TestHTTPServerStopRefusesAndRestartServesOnTheSamePort(t *testing.T) {
 }
 
 func TestHTTPServerGoAwaySendsGOAWAYAndKeepsServing(t *testing.T) {
-	for _, proto := range []testenv.Protocol{testenv.H2C, testenv.HTTPS} {
+	for _, proto := range []faultlab.Protocol{faultlab.H2C, faultlab.HTTPS} {
 		t.Run(proto.String(), func(t *testing.T) {
-			s := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: proto})
+			s := testenv.NewHTTPServer(t, faultlab.HTTPOptions{Protocol: proto}).HTTPServer
 			var raw net.Conn
-			if proto == testenv.HTTPS {
+			if proto == faultlab.HTTPS {
 				cfg := s.ClientTLSConfig()
 				cfg.NextProtos = []string{"h2"}
 				tc, err := tls.Dial("tcp", s.Addr(), cfg)
@@ -303,7 +304,7 @@ func TestHTTPServerGoAwaySendsGOAWAYAndKeepsServing(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 
-			s.GoAway()
+			must(t, s.GoAway())
 			if code := waitGoAway(t, raw); code != 0 {
 				t.Errorf("GOAWAY error code %d, want 0 (NO_ERROR, graceful)", code)
 			}
@@ -319,18 +320,21 @@ func TestHTTPServerGoAwaySendsGOAWAYAndKeepsServing(t *testing.T) {
 
 func TestNewHTTPServerRejectsBadOptionsNamingTheField(t *testing.T) {
 	for _, tc := range []struct {
-		opts  testenv.HTTPOptions
+		opts  faultlab.HTTPOptions
 		field string
 	}{
-		{testenv.HTTPOptions{Protocol: 7}, "HTTPOptions.Protocol"},
-		{testenv.HTTPOptions{IdleTimeout: -1}, "HTTPOptions.IdleTimeout"},
-		{testenv.HTTPOptions{ResetEvery: -1}, "HTTPOptions.ResetEvery"},
-		{testenv.HTTPOptions{Delay: -time.Second}, "HTTPOptions.Delay"},
+		{faultlab.HTTPOptions{Protocol: 7}, "HTTPOptions.Protocol"},
+		{faultlab.HTTPOptions{IdleTimeout: -1}, "HTTPOptions.IdleTimeout"},
+		{faultlab.HTTPOptions{ResetEvery: -1}, "HTTPOptions.ResetEvery"},
+		{faultlab.HTTPOptions{Delay: -time.Second}, "HTTPOptions.Delay"},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
-			r := record(func(tb testing.TB) { testenv.NewHTTPServer(tb, tc.opts) })
-			if !r.failed || !strings.Contains(r.text(), tc.field) {
-				t.Errorf("failed=%v message %q, want a failure naming %s", r.failed, r.text(), tc.field)
+			s, err := faultlab.NewHTTPServer(tc.opts)
+			if err == nil {
+				_ = s.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.HasPrefix(err.Error(), "herz/faultlab: ") {
+				t.Errorf("err = %v, want an error naming %s", err, tc.field)
 			}
 		})
 	}

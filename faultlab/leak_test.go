@@ -1,4 +1,4 @@
-package testenv_test
+package faultlab_test
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/herz-go/herz/internal/testenv"
+	"github.com/herz-go/herz/faultlab"
 )
 
 func TestOpenFDsCountsDescriptors(t *testing.T) {
-	before := testenv.OpenFDs()
+	before := faultlab.OpenFDs()
 	if runtime.GOOS != "linux" {
 		if before != -1 {
 			t.Errorf("OpenFDs() = %d without /proc, want -1", before)
@@ -21,15 +21,15 @@ func TestOpenFDsCountsDescriptors(t *testing.T) {
 	// the same moment: one clean attempt out of five is proof enough.
 	var msgs []string
 	for range 5 {
-		before := testenv.OpenFDs()
+		before := faultlab.OpenFDs()
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
 		}
-		during := testenv.OpenFDs()
+		during := faultlab.OpenFDs()
 		r.Close()
 		w.Close()
-		after := testenv.OpenFDs()
+		after := faultlab.OpenFDs()
 		if during == before+2 && after == before {
 			return
 		}
@@ -44,7 +44,7 @@ func TestGoroutinesCountsGoroutines(t *testing.T) {
 	go func() { defer close(done); <-stop }()
 	// This test's goroutine, its parent's and the one above at least; an
 	// exact count would race with other goroutines ending.
-	if got := testenv.Goroutines(); got < 3 {
+	if got := faultlab.Goroutines(); got < 3 {
 		t.Errorf("Goroutines() = %d, want at least 3", got)
 	}
 	close(stop)

@@ -1,4 +1,4 @@
-package testenv_test
+package faultlab_test
 
 import (
 	"encoding/binary"

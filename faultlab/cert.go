@@ -1,4 +1,4 @@
-package testenv
+package faultlab
 
 import (
 	"crypto/ecdsa"
@@ -20,16 +20,16 @@ import (
 func newSelfSigned() (tls.Certificate, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("herz/testenv: generate key: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("herz/faultlab: generate key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("herz/testenv: serial number: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("herz/faultlab: serial number: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{Organization: []string{"herz testenv"}, CommonName: "127.0.0.1"},
+		Subject:               pkix.Name{Organization: []string{"herz faultlab"}, CommonName: "127.0.0.1"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -41,11 +41,11 @@ func newSelfSigned() (tls.Certificate, *x509.CertPool, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("herz/testenv: create certificate: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("herz/faultlab: create certificate: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("herz/testenv: parse certificate: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("herz/faultlab: parse certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
