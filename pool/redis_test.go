@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/faultlab"
 	"github.com/herz-go/herz/internal/testenv"
 	"github.com/herz-go/herz/pool"
 )
@@ -305,8 +306,8 @@ func TestRedisOutageThroughProxy(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	gate.Lock()
-	proxy.SetFault(testenv.ResetAll())
-	proxy.SetFault(testenv.Refuse())
+	proxy.SetFault(faultlab.ResetAll())
+	proxy.SetFault(faultlab.Refuse())
 	herzBefore, bareBefore := herzDials.Load(), bareDials.Load()
 	// Let the RSTs land: loopback delivers them in softirq, and a reset
 	// still in flight when a conn is handed out is a race no pool can see.
@@ -314,7 +315,7 @@ func TestRedisOutageThroughProxy(t *testing.T) {
 	gate.Unlock()
 	time.Sleep(time.Second)
 	herzDuring, bareDuring := herzDials.Load()-herzBefore, bareDials.Load()-bareBefore
-	proxy.SetFault(testenv.NoFault())
+	proxy.SetFault(faultlab.NoFault())
 	back.Store(time.Now().UnixNano())
 	time.Sleep(1500 * time.Millisecond)
 	close(stop)
@@ -576,7 +577,7 @@ func TestGreetingOnFreshConnIsNotAFault(t *testing.T) {
 func TestRedisMinIdleRefillSlowStartAfterOutage(t *testing.T) {
 	addr := testenv.RequireRedis(t)
 	proxy := testenv.NewProxy(t, addr)
-	proxy.SetFault(testenv.Refuse())
+	proxy.SetFault(faultlab.Refuse())
 	const minIdle = 8
 	var mu sync.Mutex
 	var inFlight int
@@ -602,7 +603,7 @@ func TestRedisMinIdleRefillSlowStartAfterOutage(t *testing.T) {
 	mu.Lock()
 	waves = nil
 	mu.Unlock()
-	proxy.SetFault(testenv.NoFault())
+	proxy.SetFault(faultlab.NoFault())
 	ok := waitFor(5*time.Second, func() bool { return p.Stat().IdleConns == minIdle })
 	mu.Lock()
 	defer mu.Unlock()
