@@ -314,7 +314,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
 			outcome = &breaker.StatusError{Code: resp.StatusCode}
 		}
-		if r.Context().Err() != nil {
+		if callerGaveUp(r) {
 			// The caller canceled or its deadline passed: that says nothing
 			// about the host, for the breaker or for its health.
 			outcome = context.Canceled
