@@ -20,7 +20,7 @@ func TestDemoShort(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{
-		"client requests  errors  dups", "stdlib", "herz",
+		"scenario", "client", "requests", "errors", "dups", "p50", "p99", "conns", "retries (why)", "evictions (why)",
 		"HTTP RST every 7th request, POST", "SSE streams", "101 upgrade",
 		"skipped:", "PostgreSQL: idle sessions killed: short mode", "gRPC",
 		"verdict: in 7 scenarios",

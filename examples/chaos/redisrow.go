@@ -23,8 +23,8 @@ const (
 
 // redisRow: a plain puddle pool and herz's pool (puddle underneath too) hold
 // idle connections to the local Redis while its idle timeout (CONFIG SET
-// timeout 1) closes them; then both run the same PINGs. The server's
-// setting is restored at once.
+// timeout 1) closes them (2.5s); then both run the same PINGs. The
+// server's setting is restored before the PINGs.
 func redisRow(w io.Writer, o options) row {
 	const name = "Redis raw pool: server idle timeout"
 	switch {
@@ -33,16 +33,18 @@ func redisRow(w io.Writer, o options) row {
 	case !reachable(redisAddr):
 		return row{name: name, skipped: "nothing listens on " + redisAddr}
 	}
-	r, err := runRedis(w)
+	starting(w, name)
+	r, err := runRedis()
 	if err != nil {
+		fmt.Fprintln(w, "could not run")
 		return row{name: name, skipped: "could not run: " + err.Error()}
 	}
 	r.name = name
-	progress(w, "%-40s stdlib %d/%d errors, herz %d/%d", name, r.std.errors, r.std.requests, r.hz.errors, r.hz.requests)
+	done(w, r, "errors")
 	return r
 }
 
-func runRedis(w io.Writer) (row, error) {
+func runRedis() (row, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	old, err := redisAdmin("CONFIG", "GET", "timeout")
@@ -131,7 +133,6 @@ func runRedis(w io.Writer) (row, error) {
 	if _, err := redisAdmin("CONFIG", "SET", "timeout", "1"); err != nil {
 		return row{}, err
 	}
-	progress(w, "Redis: CONFIG SET timeout 1 (was %s); both pools idle 2.5s past it", prev)
 	time.Sleep(2500 * time.Millisecond) // Redis checks timeouts about once a second
 	if err := restore(); err != nil {
 		return row{}, fmt.Errorf("restore timeout %s: %w", prev, err)

@@ -98,6 +98,7 @@ func httpRows(w io.Writer, o options) ([]row, error) {
 			sc.n = max(2, sc.n/10)
 		}
 		r := row{name: sc.name}
+		starting(w, sc.name)
 		for _, useHerz := range []bool{false, true} {
 			t, err := runScenario(sc, useHerz)
 			if err != nil {
@@ -112,7 +113,7 @@ func httpRows(w io.Writer, o options) ([]row, error) {
 		if sc.method != http.MethodPost {
 			r.std.dups, r.hz.dups = -1, -1 // GETs are idempotent: re-sending them is the point
 		}
-		progress(w, "%-40s stdlib %d/%d errors, herz %d/%d", sc.name, r.std.errors, r.std.requests, r.hz.errors, r.hz.requests)
+		done(w, r, "errors")
 		rows = append(rows, r)
 	}
 	return rows, nil
@@ -133,7 +134,7 @@ func (c *countingDial) DialContext(ctx context.Context, network, addr string) (n
 // clients returns the two HTTP clients of a row: http.DefaultTransport's
 // clone and a herz Transport with cfg, and a func that reads their counters
 // into the tallies and closes both.
-func clients(cfg transport.Config) (std, hz *http.Client, done func(std, hz *tally), err error) {
+func clients(cfg transport.Config) (std, hz *http.Client, finish func(std, hz *tally), err error) {
 	tr, err := transport.New(cfg)
 	if err != nil {
 		return nil, nil, nil, err
@@ -141,7 +142,7 @@ func clients(cfg transport.Config) (std, hz *http.Client, done func(std, hz *tal
 	cd := &countingDial{d: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	st := http.DefaultTransport.(*http.Transport).Clone()
 	st.DialContext = cd.DialContext
-	done = func(s, h *tally) {
+	finish = func(s, h *tally) {
 		if s != nil {
 			s.newConns = cd.n.Load()
 		}
@@ -152,13 +153,13 @@ func clients(cfg transport.Config) (std, hz *http.Client, done func(std, hz *tal
 		st.CloseIdleConnections()
 		tr.Close()
 	}
-	return &http.Client{Transport: st, Timeout: 10 * time.Second}, &http.Client{Transport: tr, Timeout: 10 * time.Second}, done, nil
+	return &http.Client{Transport: st, Timeout: 10 * time.Second}, &http.Client{Transport: tr, Timeout: 10 * time.Second}, finish, nil
 }
 
 func runScenario(sc scenario, useHerz bool) (*tally, error) {
 	srv := newServer(sc.idle, sc.resetN)
 	defer srv.Close()
-	stdc, hzc, done, err := clients(transport.Config{})
+	stdc, hzc, finish, err := clients(transport.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -166,9 +167,9 @@ func runScenario(sc scenario, useHerz bool) (*tally, error) {
 	client := stdc
 	if useHerz {
 		client = hzc
-		defer done(nil, res)
+		defer finish(nil, res)
 	} else {
-		defer done(res, nil)
+		defer finish(res, nil)
 	}
 	if sc.idle > 0 {
 		// Like any running service: the server has idle-closed a connection once.

@@ -113,13 +113,15 @@ func sqlRows(w io.Writer, o options) []row {
 			rows = append(rows, row{name: name, skipped: fmt.Sprintf("nothing listens on %s (set $%s to use another server)", db.addr, db.env)})
 			continue
 		}
+		starting(w, name)
 		r, err := runSQL(db, dsn)
 		if err != nil {
+			fmt.Fprintln(w, "could not run")
 			rows = append(rows, row{name: name, skipped: "could not run: " + sqlconn.Redact(err.Error())})
 			continue
 		}
 		r.name = name
-		progress(w, "%-40s stdlib %d/%d errors, herz %d/%d", name, r.std.errors, r.std.requests, r.hz.errors, r.hz.requests)
+		done(w, r, "errors")
 		rows = append(rows, r)
 	}
 	return rows

@@ -50,7 +50,8 @@ func streamRows(w io.Writer, o options) ([]row, error) {
 		{"101 upgrade, echo (herz idle 100ms)", &upgradeHandler{}, echoUpgrade},
 	} {
 		srv := httptest.NewServer(s.h)
-		std, hz, done, err := clients(strictHerz)
+		starting(w, s.name)
+		std, hz, finish, err := clients(strictHerz)
 		if err != nil {
 			srv.Close()
 			return nil, err
@@ -77,12 +78,12 @@ func streamRows(w io.Writer, o options) ([]row, error) {
 			}
 			wg.Wait()
 		}
-		done(r.std, r.hz)
+		finish(r.std, r.hz)
 		srv.Close()
 		if u, ok := s.h.(*upgradeHandler); ok {
 			u.wg.Wait()
 		}
-		progress(w, "%-40s stdlib %d/%d cut, herz %d/%d cut", s.name, r.std.errors, r.std.requests, r.hz.errors, r.hz.requests)
+		done(w, r, "cut")
 		rows = append(rows, r)
 	}
 	return rows, nil

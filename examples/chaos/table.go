@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // tally is what one client (the standard library or herz) saw in one row.
@@ -108,12 +109,16 @@ func fmtCounts(m map[string]uint64, has bool) string {
 	return strings.Join(parts, " ")
 }
 
-const tableFormat = "   %-40s %-6s %8s %7s %5s %8s %8s %6s  %-24s %-26s %s\n"
+// columns of the table; the numeric ones are right-aligned.
+var (
+	header  = []string{"scenario", "client", "requests", "errors", "dups", "p50", "p99", "conns", "retries (why)", "evictions (why)", "verdict"}
+	numeric = []bool{false, false, true, true, true, true, true, true, false, false, false}
+)
 
-// printTable prints the rows that ran, the skipped ones with their reason,
-// and the one-line verdict.
+// printTable prints the rows that ran, the first error of each, the skipped
+// rows with their reason, and the one-line verdict.
 func printTable(w io.Writer, rows []row) {
-	fmt.Fprintf(w, tableFormat, "scenario", "client", "requests", "errors", "dups", "p50", "p99", "conns", "retries (why)", "evictions (why)", "verdict")
+	cells := [][]string{header}
 	var better, same, worse, stdErrs, hzErrs, stdDups, hzDups int
 	var skipped []row
 	for _, r := range rows {
@@ -143,11 +148,33 @@ func printTable(w io.Writer, rows []row) {
 			if side.dups >= 0 {
 				dups = fmt.Sprint(side.dups)
 			}
-			fmt.Fprintf(w, tableFormat, name, client, fmt.Sprint(side.requests), fmt.Sprint(side.errors), dups,
+			cells = append(cells, []string{name, client, fmt.Sprint(side.requests), fmt.Sprint(side.errors), dups,
 				fmtDur(side.quantile(0.5)), fmtDur(side.quantile(0.99)), fmt.Sprint(side.newConns),
-				fmtCounts(side.retries, side.herzSide), fmtCounts(side.evicts, side.herzSide), verdict)
+				fmtCounts(side.retries, side.herzSide), fmtCounts(side.evicts, side.herzSide), verdict})
 		}
 	}
+	widths := make([]int, len(header))
+	for _, line := range cells {
+		for i, c := range line {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	for _, line := range cells {
+		var b strings.Builder
+		b.WriteString("  ")
+		for i, c := range line {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			b.WriteString(" ")
+			if numeric[i] {
+				b.WriteString(pad + c)
+			} else {
+				b.WriteString(c + pad)
+			}
+			b.WriteString(" ")
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+
 	fmt.Fprintln(w, "\n   first caller-visible error per row:")
 	for _, r := range rows {
 		if r.skipped != "" || r.std.errors+r.hz.errors == 0 {
@@ -178,7 +205,12 @@ func clip(s string) string {
 	return s
 }
 
-// progress prints one live progress line.
-func progress(w io.Writer, format string, args ...any) {
-	fmt.Fprintf(w, "   … "+format+"\n", args...)
+// starting prints the start of a row's live progress line; done ends it.
+func starting(w io.Writer, name string) {
+	fmt.Fprintf(w, "   … %-40s ", name)
+}
+
+// done ends the progress line of a row that ran.
+func done(w io.Writer, r row, what string) {
+	fmt.Fprintf(w, "stdlib %d/%d %s, herz %d/%d %s\n", r.std.errors, r.std.requests, what, r.hz.errors, r.hz.requests, what)
 }
