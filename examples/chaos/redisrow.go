@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/puddle/v2"
@@ -140,30 +139,20 @@ func runRedis() (row, error) {
 
 	r := row{std: &tally{dups: -1}, hz: &tally{dups: -1, herzSide: true}}
 	for i, t := range []*tally{r.std, r.hz} {
-		var wg sync.WaitGroup
-		for range redisConns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range redisCommands {
-					t.timed(func() error {
-						h, err := acquire[i]()
-						if err != nil {
-							return err
-						}
-						_ = h.conn.SetDeadline(time.Now().Add(2 * time.Second))
-						reply, err := redisDo(h.conn, bufio.NewReader(h.conn), "PING")
-						if err == nil && reply != "PONG" {
-							err = fmt.Errorf("PING answered %q", reply)
-						}
-						_ = h.conn.SetDeadline(time.Time{})
-						h.release(err == nil)
-						return err
-					})
-				}
-			}()
-		}
-		wg.Wait()
+		t.load(redisConns, redisCommands, func() error {
+			h, err := acquire[i]()
+			if err != nil {
+				return err
+			}
+			_ = h.conn.SetDeadline(time.Now().Add(2 * time.Second))
+			reply, err := redisDo(h.conn, bufio.NewReader(h.conn), "PING")
+			if err == nil && reply != "PONG" {
+				err = fmt.Errorf("PING answered %q", reply)
+			}
+			_ = h.conn.SetDeadline(time.Time{})
+			h.release(err == nil)
+			return err
+		})
 	}
 	r.std.newConns = cd.n.Load()
 	st := hz.Stat()

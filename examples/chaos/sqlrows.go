@@ -8,7 +8,6 @@ import (
 	"log"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -186,20 +185,10 @@ func runSQL(db sqlDB, dsn string) (row, error) {
 		db *sql.DB
 		t  *tally
 	}{{bare, r.std}, {hz, r.hz}} {
-		var wg sync.WaitGroup
-		for range sqlPoolSize {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range sqlQueries {
-					side.t.timed(func() error {
-						var v int
-						return side.db.QueryRowContext(ctx, "SELECT 1").Scan(&v)
-					})
-				}
-			}()
-		}
-		wg.Wait()
+		side.t.load(sqlPoolSize, sqlQueries, func() error {
+			var v int
+			return side.db.QueryRowContext(ctx, "SELECT 1").Scan(&v)
+		})
 	}
 	r.std.newConns = cd.n.Load()
 	ds := conn.Dialer().Stats()

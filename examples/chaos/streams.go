@@ -64,19 +64,11 @@ func streamRows(w io.Writer, o options) ([]row, error) {
 			c *http.Client
 			t *tally
 		}{{std, r.std}, {hz, r.hz}} {
-			var wg sync.WaitGroup
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range perWorker {
-						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-						side.t.timed(func() error { return s.run(ctx, side.c, srv.URL) })
-						cancel()
-					}
-				}()
-			}
-			wg.Wait()
+			side.t.load(4, perWorker, func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				return s.run(ctx, side.c, srv.URL)
+			})
 		}
 		finish(r.std, r.hz)
 		srv.Close()

@@ -47,6 +47,22 @@ func (t *tally) timed(f func() error) error {
 	return err
 }
 
+// load runs op each times on each of workers goroutines, recording every
+// call, and returns when all are done.
+func (t *tally) load(workers, each int, op func() error) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				t.timed(op)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func (t *tally) quantile(q float64) time.Duration {
 	if len(t.lat) == 0 {
 		return 0
