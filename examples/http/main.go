@@ -1,41 +1,69 @@
-// Command http shows herz's transport as a one-line drop-in for
-// http.DefaultTransport: it starts a local test server, fetches from it with
-// the default client and prints the transport's Stats.
-//
-//	go run ./examples/http
 package main
 
 import (
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"time"
 
 	"github.com/herz-go/herz/transport"
 )
 
 func main() {
-	tr := transport.Must(transport.Config{})
-	http.DefaultTransport = tr // the drop-in: every http.Get below goes through herz
-	defer tr.Close()
+	if err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "http:", err)
+		os.Exit(1)
+	}
+}
 
+func run(w io.Writer) error {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s", r.Proto)
 	}))
 	defer srv.Close()
 
-	for i := 0; i < 3; i++ {
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			log.Fatal(err)
+	// Level 1: the drop-in. Every http.Get below goes through herz.
+	tr := transport.Must(transport.Config{})
+	prev := http.DefaultTransport
+	http.DefaultTransport = tr
+	defer func() { http.DefaultTransport = prev; tr.Close() }() // a service would keep it for good
+	for range 3 {
+		if err := fetch(w, http.DefaultClient, srv.URL); err != nil {
+			return err
 		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Printf("%d %s\n", resp.StatusCode, body)
 	}
-	fmt.Println(tr.Stats())
+	fmt.Fprintln(w, "drop-in:   ", tr.Stats())
+
+	// Level 2: a Transport of its own for one client, configured.
+	own, err := transport.New(transport.Config{
+		AttemptTimeout: 2 * time.Second,                      // a hung attempt of an idempotent request is retried
+		Retry:          transport.RetryConfig{MaxRetries: 1}, // at most one retry per request
+		Budget:         transport.BudgetConfig{Ratio: 0.1},   // retries add at most 10% (plus the floor)
+	})
+	if err != nil {
+		return err
+	}
+	defer own.Close()
+	client := &http.Client{Transport: own, Timeout: 10 * time.Second}
+	if err := fetch(w, client, srv.URL); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "per-client:", own.Stats())
+	return nil
+}
+
+func fetch(w io.Writer, c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d %s\n", resp.StatusCode, body)
+	return nil
 }

@@ -1,9 +1,3 @@
-// Command redis is a tiny Redis client on herz's raw connection pool: every
-// command acquires a verified, probed, live connection, speaks RESP on it and
-// releases it (or destroys it when the exchange broke). RESP PING is the
-// pool's heartbeat for idle connections.
-//
-//	go run ./examples/redis [-addr 127.0.0.1:6379]
 package main
 
 import (
@@ -15,6 +9,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -108,9 +103,14 @@ func parse(r *bufio.Reader) (any, error) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:6379", "Redis address")
 	flag.Parse()
+	if err := run(os.Stdout, *addr); err != nil {
+		log.Fatal(err)
+	}
+}
 
+func run(w io.Writer, addr string) error {
 	p, err := pool.New(context.Background(), pool.Config{
-		Addr:    *addr,
+		Addr:    addr,
 		MinIdle: 2, // kept warm in the background
 		Heartbeat: func(ctx context.Context, c net.Conn) error {
 			r, err := exchange(ctx, c, []string{"PING"})
@@ -121,7 +121,7 @@ func main() {
 		},
 	})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer p.Close()
 	cl := &Client{p: p}
@@ -138,9 +138,10 @@ func main() {
 	} {
 		reply, err := cl.Do(ctx, cmd...)
 		if err != nil {
-			log.Fatalf("%s: %v", strings.Join(cmd, " "), err)
+			return fmt.Errorf("%s: %w", strings.Join(cmd, " "), err)
 		}
-		fmt.Printf("%-28s -> %v\n", strings.Join(cmd, " "), reply)
+		fmt.Fprintf(w, "%-28s -> %v\n", strings.Join(cmd, " "), reply)
 	}
-	fmt.Println(p.Stat())
+	fmt.Fprintln(w, p.Stat())
+	return nil
 }
