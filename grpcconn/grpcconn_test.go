@@ -1,0 +1,104 @@
+package grpcconn_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/grpcconn"
+)
+
+func TestClientHealthAndEcho(t *testing.T) {
+	srv := newEchoServer(t, "a")
+	c := herzClient(t, srv.addr, grpcconn.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v, %v", resp, err)
+	}
+	for i := range 20 {
+		if err := callUnary(ctx, c, "herz", "id-"+string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.takeCalls("herz"); n != 20 {
+		t.Errorf("server saw %d calls, want 20", n)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  grpcconn.Config
+		want string
+	}{
+		{"zero", grpcconn.Config{}, ""},
+		{"keepalive timeout", grpcconn.Config{Keepalive: grpcconn.KeepaliveConfig{Timeout: -1}}, "Config.Keepalive.Timeout must not be negative, got -1ns"},
+		{"connect timeout", grpcconn.Config{ConnectTimeout: -time.Second}, "Config.ConnectTimeout must not be negative"},
+		{"backoff multiplier", grpcconn.Config{Backoff: grpcconn.BackoffConfig{Multiplier: 0.5}}, "Config.Backoff.Multiplier must be >= 1, got 0.5"},
+		{"backoff max below base", grpcconn.Config{Backoff: grpcconn.BackoffConfig{BaseDelay: time.Second, MaxDelay: time.Millisecond}}, "Config.Backoff.MaxDelay"},
+		{"attempt timeout", grpcconn.Config{AttemptTimeout: -1}, "Config.AttemptTimeout must not be negative"},
+		{"retry jitter", grpcconn.Config{Retry: grpcconn.RetryConfig{Jitter: 2}}, "Config.Retry"},
+		{"failure ratio", grpcconn.Config{Outlier: grpcconn.OutlierConfig{FailureRatio: 1.5}}, "Config.Outlier.FailureRatio must be in [0,1]"},
+		{"latency factor", grpcconn.Config{Outlier: grpcconn.OutlierConfig{LatencyFactor: 0.5}}, "Config.Outlier.LatencyFactor must be >= 1"},
+		{"ejection jitter", grpcconn.Config{Outlier: grpcconn.OutlierConfig{Jitter: 1}}, "Config.Outlier.Jitter must be in [0,1)"},
+		{"max ejection", grpcconn.Config{Outlier: grpcconn.OutlierConfig{BaseEjection: time.Minute, MaxEjection: time.Second}}, "Config.Outlier.MaxEjection"},
+		{"share", grpcconn.Config{Outlier: grpcconn.OutlierConfig{MaxEjectedShare: -0.1}}, "Config.Outlier.MaxEjectedShare must not be negative"},
+		{"panic", grpcconn.Config{Outlier: grpcconn.OutlierConfig{PanicThreshold: 2}}, "Config.Outlier.PanicThreshold must be in [0,1]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tc.want != "" && (err == nil || !contains(err.Error(), "herz/grpcconn: "+tc.want) && !contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if tc.want != "" {
+				if _, err := grpcconn.NewClient("127.0.0.1:1", tc.cfg); err == nil {
+					t.Fatal("NewClient accepted an invalid Config")
+				}
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
+}
+
+// TestBreakerOpenFailsFastNamingTarget: after transport-level failures
+// (attempts sent, no answer: attempt timeouts), the target's breaker opens
+// and calls fail at once with UNAVAILABLE naming the target.
+func TestBreakerOpenFailsFastNamingTarget(t *testing.T) {
+	srv := newEchoServer(t, "slow")
+	srv.setDelay(time.Second)
+	c := herzClient(t, srv.addr, grpcconn.Config{
+		AttemptTimeout:  20 * time.Millisecond,
+		Retry:           grpcconn.RetryConfig{MaxRetries: grpcconn.NoRetries},
+		DisableBalancer: true,
+		Breaker:         breaker.Config{ConsecutiveFailures: 3, OpenBase: 10 * time.Second},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		err := callUnary(ctx, c, "herz", "slow-"+string(rune('a'+i)))
+		if status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("attempt %d: %v, want DeadlineExceeded from the attempt timeout", i, err)
+		}
+	}
+	start := time.Now()
+	err := callUnary(ctx, c, "herz", "after")
+	took := time.Since(start)
+	if status.Code(err) != codes.Unavailable || !errors.Is(err, breaker.ErrOpen) || !contains(err.Error(), srv.addr) {
+		t.Fatalf("after 3 failures: %v (%v), want UNAVAILABLE wrapping breaker.ErrOpen naming %s", err, status.Code(err), srv.addr)
+	}
+	t.Logf("open breaker answered in %v: %v", took, err)
+}

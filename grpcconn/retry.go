@@ -1,0 +1,314 @@
+package grpcconn
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/internal/retry"
+	"github.com/herz-go/herz/internal/telemetry"
+)
+
+// reason says why a retry was safe: the herz.reason attribute of herz.retries
+// and a key of [Stats.Retries].
+type reason uint8
+
+const (
+	reasonNotSent           reason = iota // no stream was created on a connection: nothing reached a server
+	reasonServerUnavailable               // the server answered UNAVAILABLE itself
+	reasonStreamNotStarted                // a stream failed before it was established
+	reasonIdempotent                      // an idempotent method after a transport failure or attempt timeout
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"not_sent", "server_unavailable", "stream_not_started", "idempotent"}
+
+// String returns the metric name of r.
+func (r reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// callKey is the context key of the *call the picker reports to.
+type callKey struct{}
+
+// call is the context of one attempt made through herz's interceptors: the
+// picker finds it with Value and records which backend served the attempt
+// and, in its Done, what was sent and received (for a unary call the picker
+// and Done run on the caller's goroutine, inside the invoker).
+type call struct {
+	context.Context
+	h      *hooks
+	stream bool
+
+	b      *outlierBalancer
+	ep     *endpoint
+	inner  func(balancer.DoneInfo)
+	start  time.Time
+	doneFn func(balancer.DoneInfo)
+
+	// seen holds the seen* bits of the last attempt's Done: written by Done
+	// (which grpc-go may run on its context watcher), read by the
+	// interceptor after the invoker returned.
+	seen atomic.Uint32
+}
+
+const (
+	seenPicked uint32 = 1 << iota
+	seenSent
+	seenReceived
+)
+
+func newCall(ctx context.Context, h *hooks, stream bool) *call {
+	c := &call{Context: ctx, h: h, stream: stream}
+	c.doneFn = c.done
+	return c
+}
+
+// Value returns c for callKey and asks the parent otherwise.
+func (c *call) Value(k any) any {
+	if k == (callKey{}) {
+		return c
+	}
+	return c.Context.Value(k)
+}
+
+func (c *call) done(di balancer.DoneInfo) {
+	lat := time.Duration(-1)
+	if !c.stream {
+		lat = time.Since(c.start)
+		bits := seenPicked
+		if di.BytesSent {
+			bits |= seenSent
+		}
+		if di.BytesReceived {
+			bits |= seenReceived
+		}
+		c.seen.Store(bits)
+	}
+	c.b.done(c.ep, di, lat)
+	if c.inner != nil {
+		c.inner(di)
+	}
+}
+
+// attemptKind is what an attempt's result says about the target.
+type attemptKind uint8
+
+const (
+	kindOK        attemptKind = iota // success or a status the server sent (not UNAVAILABLE)
+	kindCaller                       // the caller's context ended it
+	kindNotSent                      // UNAVAILABLE before a stream existed on a connection
+	kindServer                       // the server answered UNAVAILABLE
+	kindTransport                    // UNAVAILABLE after the attempt was sent, nothing received
+	kindTimeout                      // the attempt timeout fired
+)
+
+// classify tells the attempt's kind from its error and what the picker saw.
+func classify(ctx context.Context, err error, c *call, timedOut bool) attemptKind {
+	switch {
+	case err == nil:
+		return kindOK
+	case ctx.Err() != nil:
+		return kindCaller
+	case timedOut:
+		return kindTimeout
+	case status.Code(err) != codes.Unavailable:
+		return kindOK
+	}
+	switch seen := c.seen.Load(); {
+	case seen&seenPicked == 0 || seen&seenSent == 0:
+		return kindNotSent
+	case seen&seenReceived != 0:
+		return kindServer
+	}
+	return kindTransport
+}
+
+// breakerOutcome is the value reported to the target's breaker for kind: a
+// nil error for an answer, context.Canceled (Ignore) for what says nothing
+// about the target's transport, err for a transport failure.
+func breakerOutcome(kind attemptKind, err error) error {
+	switch kind {
+	case kindOK, kindServer:
+		return nil
+	case kindCaller, kindNotSent:
+		// grpc-go already fails calls fast while no connection is ready:
+		// counting them would hold the target off after it is back (P14).
+		return context.Canceled
+	}
+	return err
+}
+
+// retryable is the retry-safety ladder for a unary attempt that ended with
+// kind. The first rule that matches decides.
+func (o *Options) retryable(kind attemptKind, method string, attempt int) (reason, bool) {
+	switch {
+	case attempt > o.s.maxRetries:
+		// Out of attempts (Config.Retry.MaxRetries; NoRetries gives 0).
+		return 0, false
+	case kind == kindOK, kind == kindCaller:
+		// An answer, or the caller gave up: nobody waits for a retry.
+		return 0, false
+	case kind == kindNotSent:
+		// No stream was created on a connection (no ready backend, the
+		// connection closed before the stream started): the server never saw
+		// the call, so even a non-idempotent one is safe. grpc-go fails these
+		// fast while it reconnects (no WaitForReady).
+		return reasonNotSent, true
+	case kind == kindServer:
+		// The server sent UNAVAILABLE itself: in gRPC's status semantics the
+		// call was not processed (the same rule grpc-go's retryPolicy
+		// applies, A6), and the next attempt may go to another backend.
+		return reasonServerUnavailable, true
+	case o.s.Retry.Idempotent != nil && o.s.Retry.Idempotent(method):
+		// The request may have reached the server (transport failure after
+		// sending, attempt timeout), but re-running it is harmless.
+		return reasonIdempotent, true
+	}
+	// The request may have been executed: re-sending could run it twice
+	// (P10). grpc-go's own transparent retry already re-sent the streams the
+	// server provably did not process (GOAWAY, REFUSED_STREAM).
+	return 0, false // conservatively
+}
+
+// unary is the unary client interceptor: breaker, attempt timeout, retries.
+func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	target := cc.Target()
+	o.budget.Deposit()
+	for attempt := 1; ; attempt++ {
+		var done func(error)
+		if o.breakers != nil {
+			var err error
+			if done, err = o.breakers.Allow(target); err != nil {
+				return &OpenError{Target: target, Err: err}
+			}
+		}
+		c := newCall(ctx, o.h, false)
+		var actx context.Context = c
+		var cancel context.CancelFunc
+		ours := false // the attempt's deadline is ours, not the caller's
+		if o.s.AttemptTimeout > 0 {
+			dl, ok := ctx.Deadline()
+			ours = !ok || time.Until(dl) > o.s.AttemptTimeout
+			actx, cancel = context.WithTimeout(c, o.s.AttemptTimeout)
+		}
+		err := invoker(actx, method, req, reply, cc, opts...)
+		timedOut := false
+		if cancel != nil {
+			// The server may report the deadline (grpc-timeout) a moment
+			// before our timer fires.
+			timedOut = ours && err != nil && ctx.Err() == nil &&
+				(errors.Is(actx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded)
+			cancel()
+		}
+		kind := classify(ctx, err, c, timedOut)
+		if timedOut {
+			err = status.Errorf(codes.DeadlineExceeded, "herz/grpcconn: %s: no answer within the attempt timeout of %v: %v", method, o.s.AttemptTimeout, status.Convert(err).Message())
+		}
+		if done != nil {
+			done(breakerOutcome(kind, err))
+		}
+		r, ok := o.retryable(kind, method, attempt)
+		if !ok {
+			return err
+		}
+		delay := o.s.policy.Delay(attempt)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+			return err // the retry could not happen in time
+		}
+		if !o.budget.Withdraw() {
+			o.refused.Add(1)
+			o.rec.RetryRefused(ctx, telemetry.ComponentGRPC, target)
+			return err
+		}
+		o.retries[r].Add(1)
+		o.rec.Retry(ctx, telemetry.ComponentGRPC, target, r.String())
+		if retry.Sleep(ctx, delay) != nil {
+			return err
+		}
+	}
+}
+
+// stream is the stream client interceptor: breaker at stream start, and
+// retries of a stream that could not be started. A started stream is never
+// retried or cut by herz.
+func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	target := cc.Target()
+	o.budget.Deposit()
+	for attempt := 1; ; attempt++ {
+		var done func(error)
+		if o.breakers != nil {
+			var err error
+			if done, err = o.breakers.Allow(target); err != nil {
+				return nil, &OpenError{Target: target, Err: err}
+			}
+		}
+		cs, err := streamer(newCall(ctx, o.h, true), desc, cc, method, opts...)
+		if err == nil {
+			if done != nil {
+				done(nil) // the stream reached a server
+			}
+			return cs, nil
+		}
+		notStarted := ctx.Err() == nil && status.Code(err) == codes.Unavailable
+		if done != nil {
+			done(context.Canceled) // as kindNotSent: grpc-go fails these fast
+		}
+		if !notStarted || attempt > o.s.maxRetries {
+			return nil, err
+		}
+		delay := o.s.policy.Delay(attempt)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+			return nil, err
+		}
+		if !o.budget.Withdraw() {
+			o.refused.Add(1)
+			o.rec.RetryRefused(ctx, telemetry.ComponentGRPC, target)
+			return nil, err
+		}
+		o.retries[reasonStreamNotStarted].Add(1)
+		o.rec.Retry(ctx, telemetry.ComponentGRPC, target, reasonStreamNotStarted.String())
+		if retry.Sleep(ctx, delay) != nil {
+			return nil, err
+		}
+	}
+}
+
+// OpenError is returned while a target's breaker is open. It is a gRPC
+// status error with codes.Unavailable naming the target, and it wraps
+// [breaker.ErrOpen].
+type OpenError struct {
+	// Target is the ClientConn's target.
+	Target string
+	// Err is the breaker's error (a *breaker.OpenError).
+	Err error
+}
+
+// Error implements error.
+func (e *OpenError) Error() string {
+	return "herz/grpcconn: target " + e.Target + " is failing, call not attempted: " + e.Err.Error()
+}
+
+// Unwrap returns the breaker's error.
+func (e *OpenError) Unwrap() error { return e.Err }
+
+// GRPCStatus returns codes.Unavailable with the error's message, so that
+// status.Code and status.FromError see it as a gRPC status.
+func (e *OpenError) GRPCStatus() *status.Status { return status.New(codes.Unavailable, e.Error()) }
+
+var _ = breaker.ErrOpen
+
+// lendForLife marks a gRPC transport's connection as multiplexed: lent for
+// its whole life, never closed by herz for its age or idleness.
+func lendForLife(c *dialer.Conn) { c.SetMultiplexed(true) }
