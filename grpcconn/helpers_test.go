@@ -102,7 +102,10 @@ func (s *echoServer) start(t testing.TB, addr string) {
 		ServiceName: "herz.test.Echo",
 		HandlerType: (*any)(nil),
 		Methods:     []grpc.MethodDesc{{MethodName: "Unary", Handler: s.unary}},
-		Streams:     []grpc.StreamDesc{{StreamName: "Stream", Handler: s.stream, ServerStreams: true}},
+		Streams: []grpc.StreamDesc{
+			{StreamName: "Stream", Handler: s.stream, ServerStreams: true},
+			{StreamName: "Quiet", Handler: s.quiet, ServerStreams: true},
+		},
 	}, s)
 	s.mu.Lock()
 	s.srv, s.lis, s.addr = srv, lis, lis.Addr().String()
@@ -178,6 +181,28 @@ func (s *echoServer) stream(_ any, ss grpc.ServerStream) error {
 		}
 	}
 	return nil
+}
+
+// quiet sends its headers, stays silent for the duration the request
+// names, then sends the request back once.
+func (s *echoServer) quiet(_ any, ss grpc.ServerStream) error {
+	var req []byte
+	if err := ss.RecvMsg(&req); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(string(req))
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := ss.SendHeader(nil); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(d):
+	case <-ss.Context().Done():
+		return ss.Context().Err()
+	}
+	return ss.SendMsg(&req)
 }
 
 // duplicates returns how many requests were executed more than once.
