@@ -20,6 +20,7 @@ import (
 // and so must a second RPC that needs a reconnect (the connect timeout);
 // plain grpc-go's RPC, in the same test, is still waiting at the 15s cap.
 func TestBlackholeAnswerWithinBound(t *testing.T) {
+	t.Parallel()
 	testenv.InNetns(t, func(t *testing.T) {
 		srv := newEchoServer(t, "blackhole")
 		herz := herzClient(t, srv.addr, grpcconn.Config{})
