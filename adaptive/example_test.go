@@ -40,7 +40,9 @@ func ExampleDerive() {
 // A Learner fed with the idle ages at which a server closed connections, and
 // with the timeout another server advertised.
 func ExampleLearner() {
-	l, err := adaptive.NewLearner(adaptive.LearnerConfig{})
+	// This example feeds samples back to back; BurstWindow -1 keeps them
+	// from being taken for one mass close (a server restart).
+	l, err := adaptive.NewLearner(adaptive.LearnerConfig{BurstWindow: -1})
 	if err != nil {
 		panic(err)
 	}

@@ -42,6 +42,12 @@ type LearnerConfig struct {
 	// when MaxAge passes the peer is re-learned from scratch. Default 1 hour;
 	// zero means the default; negative is invalid.
 	MaxAge time.Duration
+	// BurstWindow: idle closes of one peer within this window of each other,
+	// at idle ages that disagree by more than 25%, are a mass close — a
+	// graceful restart, a shutdown, a failover — not idle timeouts, and are
+	// all discarded. Default 25ms; zero means the default; negative turns
+	// burst detection off (every sample counts).
+	BurstWindow time.Duration
 }
 
 // Defaults for [LearnerConfig].
@@ -53,6 +59,9 @@ const (
 	defaultQuantile   = 0.1
 	defaultMargin     = 0.75
 	defaultMaxAge     = time.Hour
+	defaultBurst      = 25 * time.Millisecond
+	// burstSlack: idle ages within this of each other always agree (timer noise).
+	burstSlack = 5 * time.Millisecond
 
 	// A sample more than relearnTolerance above (or below) the current
 	// sample estimate is an outlier; MinSamples consecutive outliers on the
@@ -99,6 +108,12 @@ func (c LearnerConfig) withDefaults() (LearnerConfig, error) {
 	if c.MaxAge == 0 {
 		c.MaxAge = defaultMaxAge
 	}
+	switch {
+	case c.BurstWindow == 0:
+		c.BurstWindow = defaultBurst
+	case c.BurstWindow < 0:
+		c.BurstWindow = -1
+	}
 	return c, nil
 }
 
@@ -141,9 +156,38 @@ type peer struct {
 	deadline  time.Duration // estimate × Margin, ≥ 1ns when estimate > 0
 	expires   int64         // when the last sample or hint is MaxAge old, in Learner.now units
 
+	// The current burst of samples (see LearnerConfig.BurstWindow): when it
+	// began, its first sample, whether it was found to be a mass close, and
+	// the state to go back to if it is.
+	inBurst      bool
+	burstAt      int64
+	burstFirst   time.Duration
+	burstDiscard bool
+	bak          snapshot
+
 	// ref is set by readers (IdleDeadline, Estimate) under the read lock:
 	// the eviction loop gives a recently read peer a second chance (CLOCK).
 	ref atomic.Bool
+}
+
+// snapshot is the learning state of a peer before a burst of samples.
+type snapshot struct {
+	samples                       []time.Duration
+	pos, high, low                int
+	sampleEst, estimate, deadline time.Duration
+	expires                       int64
+}
+
+func (p *peer) save() {
+	p.bak.samples = append(p.bak.samples[:0], p.samples...)
+	p.bak.pos, p.bak.high, p.bak.low = p.pos, p.high, p.low
+	p.bak.sampleEst, p.bak.estimate, p.bak.deadline, p.bak.expires = p.sampleEst, p.estimate, p.deadline, p.expires
+}
+
+func (p *peer) restore() {
+	p.samples = append(p.samples[:0], p.bak.samples...)
+	p.pos, p.high, p.low = p.bak.pos, p.bak.high, p.bak.low
+	p.sampleEst, p.estimate, p.deadline, p.expires = p.bak.sampleEst, p.bak.estimate, p.bak.deadline, p.bak.expires
 }
 
 // NewLearner returns a Learner, or an error naming the invalid field of cfg.
@@ -174,6 +218,10 @@ func (l *Learner) Config() LearnerConfig { return l.cfg }
 // samples are dropped and the run becomes the new sample set, so the estimate
 // follows at once. A peer with no sample or hint for MaxAge is re-learned
 // from scratch.
+//
+// Mass closes: samples of one peer arriving within BurstWindow of each other
+// at idle ages that disagree (a restart or shutdown closing every idle
+// connection at once) are all discarded, and the estimate stays as it was.
 func (l *Learner) Observe(peer string, idle time.Duration) {
 	if idle <= 0 {
 		return
@@ -182,7 +230,44 @@ func (l *Learner) Observe(peer string, idle time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.touch(peer, now)
+	if l.cfg.BurstWindow > 0 && p.inBurst && now-p.burstAt < int64(l.cfg.BurstWindow) {
+		if p.burstDiscard {
+			return
+		}
+		if d := idle - p.burstFirst; max(d, -d) > max(burstSlack, time.Duration(float64(p.burstFirst)*relearnTolerance)) {
+			// Closed together at unrelated idle ages: a restart or shutdown
+			// closing every idle connection, not an idle timeout.
+			p.restore()
+			p.burstDiscard = true
+			return
+		}
+	} else {
+		p.inBurst, p.burstAt, p.burstFirst, p.burstDiscard = true, now, idle, false
+		p.save()
+	}
 	p.addSample(idle, l.cfg, l.scratch)
+	l.recompute(p, now)
+}
+
+// Survived records that a connection to peer stayed open while idle for
+// `idle`, longer than the peer's learned idle timeout (a probe found it
+// alive): the peer does not close idle connections where herz believed. When
+// idle exceeds the estimate by more than 25 %, the samples are dropped and
+// the peer is re-learned from its next idle closes (an advertised hint stays
+// unless idle exceeds it too). This is how a deadline learned from a bad
+// sample, which herz then always beats, is corrected.
+func (l *Learner) Survived(peer string, idle time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.peers[peer]
+	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.estimate)*(1+relearnTolerance) {
+		return
+	}
+	p.clearSamples()
+	if p.hint > 0 && float64(idle) > float64(p.hint)*(1+relearnTolerance) {
+		p.hint = 0
+	}
 	l.recompute(p, now)
 }
 

@@ -15,8 +15,13 @@ import (
 
 const ms = time.Millisecond
 
+// newLearner makes a Learner for tests that feed samples back to back: burst
+// detection is off unless cfg sets BurstWindow (see the burst tests).
 func newLearner(t testing.TB, cfg adaptive.LearnerConfig) *adaptive.Learner {
 	t.Helper()
+	if cfg.BurstWindow == 0 {
+		cfg.BurstWindow = -1
+	}
 	l, err := adaptive.NewLearner(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -67,13 +72,17 @@ func TestLearnerConfigDefaults(t *testing.T) {
 	tests := []struct {
 		in, want adaptive.LearnerConfig
 	}{
-		{adaptive.LearnerConfig{}, adaptive.LearnerConfig{MaxPeers: 1024, Samples: 16, MinSamples: 3, Quantile: 0.1, Margin: 0.75, MaxAge: time.Hour}},
-		{adaptive.LearnerConfig{Samples: 2}, adaptive.LearnerConfig{MaxPeers: 1024, Samples: 2, MinSamples: 2, Quantile: 0.1, Margin: 0.75, MaxAge: time.Hour}},
-		{adaptive.LearnerConfig{MaxPeers: 1, Samples: 1, MinSamples: 1, Quantile: 1, Margin: 1, MaxAge: time.Second},
-			adaptive.LearnerConfig{MaxPeers: 1, Samples: 1, MinSamples: 1, Quantile: 1, Margin: 1, MaxAge: time.Second}},
+		{adaptive.LearnerConfig{}, adaptive.LearnerConfig{MaxPeers: 1024, Samples: 16, MinSamples: 3, Quantile: 0.1, Margin: 0.75, MaxAge: time.Hour, BurstWindow: 25 * ms}},
+		{adaptive.LearnerConfig{Samples: 2}, adaptive.LearnerConfig{MaxPeers: 1024, Samples: 2, MinSamples: 2, Quantile: 0.1, Margin: 0.75, MaxAge: time.Hour, BurstWindow: 25 * ms}},
+		{adaptive.LearnerConfig{MaxPeers: 1, Samples: 1, MinSamples: 1, Quantile: 1, Margin: 1, MaxAge: time.Second, BurstWindow: -5},
+			adaptive.LearnerConfig{MaxPeers: 1, Samples: 1, MinSamples: 1, Quantile: 1, Margin: 1, MaxAge: time.Second, BurstWindow: -1}},
 	}
 	for _, tt := range tests {
-		if got := newLearner(t, tt.in).Config(); got != tt.want {
+		l, err := adaptive.NewLearner(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := l.Config(); got != tt.want {
 			t.Errorf("NewLearner(%+v).Config() = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
@@ -437,4 +446,59 @@ func BenchmarkLearnerIdleDeadline(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestLearnerDiscardsMassCloses: a graceful restart closes every idle conn of
+// a peer at once, at unrelated idle ages; none of them is an idle timeout.
+// Closes at agreeing ages in one burst (conns returned together that timed
+// out together) still count.
+func TestLearnerDiscardsMassCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1, BurstWindow: 25 * ms})
+		for range 3 {
+			l.Observe("p", 10*time.Second)
+			time.Sleep(time.Second)
+		}
+		before := estimate(t, l, "p")
+		l.Observe("p", 38*ms) // restart: every idle conn closed at once...
+		l.Observe("p", 2*time.Second)
+		l.Observe("p", 700*ms)
+		if got := estimate(t, l, "p"); got != before {
+			t.Fatalf("estimate %v after a mass close, want it unchanged at %v", got, before)
+		}
+		time.Sleep(time.Second)
+		l2 := newLearner(t, adaptive.LearnerConfig{MinSamples: 1, BurstWindow: 25 * ms})
+		l2.Observe("q", 38*ms) // a lone restart close of a new peer...
+		l2.Observe("q", 5*time.Second)
+		if _, ok := l2.Estimate("q"); ok {
+			t.Fatal("a mass close of a new peer was learned")
+		}
+		l2.Observe("r", 300*ms) // ...but agreeing closes in one burst count
+		l2.Observe("r", 302*ms)
+		if got := estimate(t, l2, "r"); got < 290*ms || got > 310*ms {
+			t.Fatalf("estimate %v, want ~300ms from agreeing closes", got)
+		}
+	})
+}
+
+// TestLearnerSurvivedDropsAWrongEstimate: a conn alive well past the learned
+// timeout proves the estimate wrong; the peer is re-learned. A conn alive
+// within the tolerance changes nothing.
+func TestLearnerSurvivedDropsAWrongEstimate(t *testing.T) {
+	l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1})
+	l.Observe("p", 40*ms)
+	l.Survived("p", 45*ms) // within 25%: noise
+	if got := estimate(t, l, "p"); got != 40*ms {
+		t.Fatalf("estimate %v, want 40ms kept", got)
+	}
+	l.Survived("p", 80*ms)
+	if d, ok := l.Estimate("p"); ok {
+		t.Fatalf("estimate %v kept after a conn outlived it twice over", d)
+	}
+	l.ObserveHint("h", 5*time.Second)
+	l.Survived("h", 5500*ms) // a hint is the server's word, within tolerance
+	if got := estimate(t, l, "h"); got != 5*time.Second {
+		t.Fatalf("hint estimate %v, want 5s", got)
+	}
+	l.Survived("unknown", time.Minute) // nothing to correct
 }

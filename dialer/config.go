@@ -18,7 +18,7 @@ import (
 // retries with jittered backoff, a per-address breaker and the evictor on.
 type Config struct {
 	// Timeout bounds one connect attempt (the context may end it sooner).
-	// Default 30s, the same as http.DefaultTransport. Negative is invalid.
+	// Default (zero) 30s, the same as http.DefaultTransport. Negative is invalid.
 	Timeout time.Duration
 
 	// Keepalive sets TCP keepalive idle/interval/count. Zero fields take the
@@ -38,9 +38,10 @@ type Config struct {
 	// temporary address or DNS errors). Default 2; negative disables retries.
 	DialRetries int
 	// DialBackoff is the delay before the first retry, doubled per retry with
-	// ±50% jitter. Default 50ms.
+	// ±50% jitter. Default (zero) 50ms; negative is invalid.
 	DialBackoff time.Duration
-	// DialBackoffMax caps the retry delay. Default 1s.
+	// DialBackoffMax caps the retry delay. Default (zero) 1s, or DialBackoff
+	// when that is larger; negative or below DialBackoff is invalid.
 	DialBackoffMax time.Duration
 
 	// Breaker configures the per-address dial circuit breaker (zero value:
@@ -49,28 +50,25 @@ type Config struct {
 	// DisableBreaker turns the per-address dial breaker off.
 	DisableBreaker bool
 
-	// MaxLifetime closes a connection once it is this old and idle; each
-	// connection's limit is shortened by a random fraction up to LifetimeJitter
-	// so connections do not expire together. Zero means no limit.
+	// MaxLifetime bounds how long a pooled connection is reused: an idle
+	// connection older than this is closed and not handed out again, and an
+	// owner of a multiplexed one drains it ([Conn.Expired]). Each connection's
+	// limit is shortened by a random fraction up to LifetimeJitter so that
+	// connections do not expire together. Lent and given-away connections are
+	// never cut. Default (zero) 10 minutes; negative means no limit.
 	MaxLifetime time.Duration
 	// LifetimeJitter is the largest fraction of MaxLifetime removed at random.
-	// Default 0.1; must be in [0,1).
+	// Default (zero) 0.1; must be in [0,1).
 	LifetimeJitter float64
-	// IdleTimeout closes connections idle longer than this. Zero takes the
-	// adaptive Profile's idle timeout; negative disables the idle limit.
+	// IdleTimeout closes connections idle in their pool longer than this.
+	// Default (zero): the adaptive Profile's idle timeout, which stays below
+	// NAT and load-balancer idle limits; negative disables the idle limit.
 	IdleTimeout time.Duration
 
-	// RefuseStaleWrites makes the first Write after an idle gap refuse the
-	// connection — returning an error wrapping [ErrStale] with zero bytes
-	// written — when the connection is past the peer's learned idle deadline,
-	// past its lifetime, or a probe finds it dead. net/http re-sends a request
-	// whose write failed with nothing written on a fresh connection, so this
-	// removes the idle-close race. Off by default: a raw protocol may not expect
-	// it. package transport turns it on.
-	RefuseStaleWrites bool
-	// ReuseProbeIdle is the idle gap after which that first Write probes the
-	// socket. Default 1ms (one syscall, ~0.5µs). Negative disables the probe,
-	// leaving the learned-deadline and lifetime checks.
+	// ReuseProbeIdle is the idle time after which a connection handed out
+	// again is probed before use ([Conn.CheckIdle], [Conn.LendRefusingStale]).
+	// Default (zero) 1ms (one syscall, ~0.5µs); negative disables that probe,
+	// leaving the lifetime, learned-deadline and idle-limit checks.
 	ReuseProbeIdle time.Duration
 
 	// DisableEvictor turns the background evictor off ([Dialer.EvictStale] still works).
@@ -80,7 +78,7 @@ type Config struct {
 	// interval (0.6–0.85 × tcp_fin_timeout); negative disables background probes.
 	ProbeInterval time.Duration
 	// EvictThreshold is the health score below which an idle connection is
-	// evicted. Default 0.5; must be in [0,1].
+	// evicted. Default (zero) 0.5; must be in (0,1].
 	EvictThreshold float64
 
 	// Profile supplies kernel-derived timeouts. Default: a Source reading /proc/sys.
@@ -107,6 +105,7 @@ const (
 	defaultDialBackoffMax = time.Second
 	defaultLifetimeJitter = 0.1
 	defaultReuseProbeIdle = time.Millisecond
+	defaultMaxLifetime    = 10 * time.Minute
 	defaultEvictThreshold = 0.5
 )
 
@@ -119,12 +118,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("herz/dialer: Config.DialBackoff must not be negative, got %v", c.DialBackoff)
 	case c.DialBackoffMax < 0:
 		return c, fmt.Errorf("herz/dialer: Config.DialBackoffMax must not be negative, got %v", c.DialBackoffMax)
-	case c.MaxLifetime < 0:
-		return c, fmt.Errorf("herz/dialer: Config.MaxLifetime must not be negative, got %v", c.MaxLifetime)
-	case c.LifetimeJitter < 0 || c.LifetimeJitter >= 1:
+	case !(c.LifetimeJitter >= 0 && c.LifetimeJitter < 1): // also rejects NaN
 		return c, fmt.Errorf("herz/dialer: Config.LifetimeJitter must be in [0,1), got %v", c.LifetimeJitter)
-	case c.EvictThreshold < 0 || c.EvictThreshold > 1:
-		return c, fmt.Errorf("herz/dialer: Config.EvictThreshold must be in [0,1], got %v", c.EvictThreshold)
+	case !(c.EvictThreshold >= 0 && c.EvictThreshold <= 1):
+		return c, fmt.Errorf("herz/dialer: Config.EvictThreshold must be in (0,1], got %v", c.EvictThreshold)
+	case c.DialBackoffMax != 0 && c.DialBackoffMax < c.DialBackoff:
+		return c, fmt.Errorf("herz/dialer: Config.DialBackoffMax (%v) must not be below Config.DialBackoff (%v)", c.DialBackoffMax, c.DialBackoff)
 	}
 	if err := c.Keepalive.Validate(); err != nil {
 		return c, fmt.Errorf("herz/dialer: Config.Keepalive: %w", err)
@@ -141,10 +140,13 @@ func (c Config) withDefaults() (Config, error) {
 		c.DialBackoff = defaultDialBackoff
 	}
 	if c.DialBackoffMax == 0 {
-		c.DialBackoffMax = defaultDialBackoffMax
+		c.DialBackoffMax = max(defaultDialBackoffMax, c.DialBackoff)
 	}
-	if c.DialBackoffMax < c.DialBackoff {
-		return c, fmt.Errorf("herz/dialer: Config.DialBackoffMax (%v) must not be below Config.DialBackoff (%v)", c.DialBackoffMax, c.DialBackoff)
+	switch {
+	case c.MaxLifetime == 0:
+		c.MaxLifetime = defaultMaxLifetime
+	case c.MaxLifetime < 0:
+		c.MaxLifetime = 0 // no limit
 	}
 	if c.LifetimeJitter == 0 {
 		c.LifetimeJitter = defaultLifetimeJitter

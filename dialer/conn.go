@@ -2,7 +2,6 @@ package dialer
 
 import (
 	"io"
-	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -12,16 +11,26 @@ import (
 	"github.com/herz-go/herz/internal/sockopt"
 )
 
-// closedSentinel is stored in Conn.writers once the conn is closed or claimed
-// for eviction: a Write that finds it refuses with zero bytes written.
-const closedSentinel = math.MinInt32 / 2
-
 // Conn is a verified, tracked TCP connection made by a [Dialer].
 //
 // It forwards to the *net.TCPConn it wraps and keeps its fast paths
 // (ReadFrom for sendfile/splice, WriteTo, CloseWrite, CloseRead, SyscallConn).
 // Each Read and Write costs one monotonic clock read and a few atomic
 // operations on top. A Conn is safe for concurrent use like any net.Conn.
+//
+// # Ownership
+//
+// A Conn is always in one of three [Ownership] states, set explicitly by the
+// adapter that pools it — herz never infers idleness from read and write
+// times:
+//
+//   - [GivenAway], the state [Dialer.DialContext] returns it in: herz never
+//     closes, refuses or evicts it (a raw conn, an upgraded or hijacked one);
+//   - [Idle], in its owner's pool and unused ([Conn.Return]): the evictor, the
+//     lifetime and idle rules and idle-close learning act on it;
+//   - [Lent], handed out by its pool ([Conn.Lend], [Conn.LendRefusingStale],
+//     [Conn.LendForLife]): a request, a query, a checked-out conn or an HTTP/2
+//     or gRPC transport has it, and herz never touches it.
 type Conn struct {
 	tcp  *net.TCPConn
 	raw  syscall.RawConn
@@ -33,18 +42,19 @@ type Conn struct {
 	expires   int64 // 0 = no lifetime limit
 	lastRead  atomic.Int64
 	lastWrite atomic.Int64
+	idleFrom  atomic.Int64 // last I/O before the conn was returned idle
+	idleData  atomic.Int64 // when data arrived while idle (a TLS close_notify, a 408), 0 = none
 
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
 	errs         atomic.Uint32
 
-	// writers counts Writes in progress; closedSentinel once closed or claimed.
-	writers    atomic.Int32
-	closed     atomic.Bool
-	reported   atomic.Bool // peer close already reported to the learner
-	staleCheck atomic.Bool // see Config.RefuseStaleWrites and SetStaleWriteCheck
-	multiplex  atomic.Bool // see SetMultiplexed
-	lastProbe  atomic.Int64
+	// own is the ownership word: the state in the low bits, the lease
+	// generation above them (see own.go).
+	own       atomic.Uint64
+	closed    atomic.Bool
+	reported  atomic.Bool // peer close already reported to the learner
+	lastProbe atomic.Int64
 
 	// probeMu serializes the Prober, which is allocated on the first probe.
 	probeMu sync.Mutex
@@ -53,14 +63,13 @@ type Conn struct {
 	idx int // position in Dialer.conns; guarded by Dialer.mu
 }
 
-// Read reads from the connection. A read that fails with EOF or a reset on a
-// connection with no request in flight reports the connection's idle age to
-// the peer's idle-timeout learner.
+// Read reads from the connection. A read that ends in EOF or a reset while
+// the connection is idle in its pool tells the peer's idle-timeout learner
+// how long it was idle.
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.tcp.Read(b)
 	if n > 0 {
-		c.lastRead.Store(c.d.now())
-		c.bytesRead.Add(uint64(n))
+		c.readData(n)
 	}
 	if err != nil {
 		c.readFailed(err)
@@ -68,9 +77,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Write writes to the connection. With stale-write checks on (see
-// [Config.RefuseStaleWrites]), the first Write after an idle gap may refuse
-// the connection instead, returning a [*StaleError] and writing nothing.
+// Write writes to the connection. On a connection handed out with
+// [Conn.LendRefusingStale], the first Write may refuse the connection instead,
+// returning a [*StaleError] and writing nothing.
 func (c *Conn) Write(b []byte) (int, error) {
 	start, err := c.beginWrite()
 	if err != nil {
@@ -97,8 +106,7 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	n, err := c.tcp.WriteTo(w)
 	if n > 0 {
-		c.lastRead.Store(c.d.now())
-		c.bytesRead.Add(uint64(n))
+		c.readData(int(n))
 	}
 	if err != nil {
 		c.readFailed(err)
@@ -106,25 +114,31 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// beginWrite registers a write in progress, or refuses it with nothing
-// written: the conn is closed or claimed for eviction, or (stale checks on)
-// it is stale. On success it returns the write's start time, one clock
-// read shared with the stale check, and the caller must end with wrote.
-//
-// The write is stamped with its start, not its end: net/http's readLoop may
-// read the response before the writing goroutine runs again, and a later
-// stamp would make a finished exchange look like a request still in flight.
-func (c *Conn) beginWrite() (int64, error) {
-	if c.writers.Add(1) < 0 {
-		c.writers.Add(-1)
-		return 0, c.refusedErr()
-	}
+func (c *Conn) readData(n int) {
 	now := c.d.now()
-	if c.staleCheck.Load() {
-		if err := c.checkReuse(now); err != nil {
-			c.writers.Add(-1)
+	c.lastRead.Store(now)
+	c.bytesRead.Add(uint64(n))
+	if stateOf(c.own.Load()) == Idle {
+		// Nobody asked for these bytes: the peer is closing (a TLS
+		// close_notify, an HTTP 408) or misbehaving. Remember when, so that
+		// the close that follows is an idle-timeout sample of that age.
+		c.idleData.CompareAndSwap(0, now)
+	}
+}
+
+// beginWrite returns the write's start time (one clock read), or refuses
+// the write with nothing written: the conn was claimed by herz while idle,
+// or it was handed out with the stale check armed and this first write
+// finds it stale.
+func (c *Conn) beginWrite() (int64, error) {
+	now := c.d.now()
+	switch w := c.own.Load(); stateBits(w) {
+	case bitsLentArmed:
+		if err := c.checkFirstWrite(w, now); err != nil {
 			return 0, err
 		}
+	case bitsClaimed:
+		return 0, c.refusedErr()
 	}
 	return now, nil
 }
@@ -137,65 +151,74 @@ func (c *Conn) wrote(start int64, n int64, err error) {
 	if err != nil {
 		c.errs.Add(1)
 	}
-	c.writers.Add(-1)
 }
 
+// refusedErr is the error of a write on a conn herz claimed while it was
+// idle: the owner handed it out as herz closed it, so this write is the
+// first of an exchange and nothing of it was written.
 func (c *Conn) refusedErr() error {
-	// Only a connection that carries one exchange at a time (HTTP/1) can
-	// promise the refused write was the first of a request: on a multiplexed
-	// one, earlier frames of the same request may already be out.
-	if c.closed.Load() || c.multiplex.Load() {
-		return &net.OpError{Op: "write", Net: "tcp", Source: c.tcp.LocalAddr(), Addr: c.tcp.RemoteAddr(), Err: net.ErrClosed}
-	}
 	return &StaleError{Reason: ReasonEvicted, Peer: c.peer}
 }
 
-// readFailed handles a failed Read: counts it, and if the peer closed a
-// connection that had no request in flight, the idle age is a sample of the
-// peer's idle timeout.
+// checkFirstWrite runs on the first write after [Conn.LendRefusingStale]:
+// it disarms the check (later writes of the exchange are never refused)
+// and refuses the conn, closing it, when it is stale.
+func (c *Conn) checkFirstWrite(w uint64, now int64) error {
+	if !c.own.CompareAndSwap(w, withBits(w, bitsLent)) {
+		// Another writer disarmed it first (or the owner changed the
+		// state): that writer did the check.
+		if stateBits(c.own.Load()) == bitsClaimed {
+			return c.refusedErr()
+		}
+		return nil
+	}
+	idle := time.Duration(now - c.idleFrom.Load())
+	reason := c.d.staleReason(c, now, idle, true)
+	if reason == ReasonNone {
+		return nil
+	}
+	c.d.closeFor(c, reason)
+	return &StaleError{Reason: reason, Peer: c.peer}
+}
+
+// readFailed counts a failed Read and, if the peer closed a connection that
+// was idle in its pool, reports the idle age to the peer's learner.
 func (c *Conn) readFailed(err error) {
 	if c.closed.Load() {
 		return // we closed it: no news about the peer
 	}
 	c.errs.Add(1)
-	if isTimeout(err) || !c.reported.CompareAndSwap(false, true) {
+	if isTimeout(err) || stateOf(c.own.Load()) != Idle {
 		return
 	}
 	now := c.d.now()
-	lr, lw := c.lastRead.Load(), c.lastWrite.Load()
-	if lw > lr || lr == c.created {
-		return // a request was in flight, or no exchange ever completed
+	if at := c.idleData.Load(); at != 0 {
+		now = at
 	}
-	c.d.peerClosed(c, time.Duration(now-lr))
+	c.reportPeerClose(now)
 }
 
-// checkReuse runs on every Write with stale checks on. It only does work on
-// the first write after a completed exchange (last read after last write)
-// and an idle gap: a continuing request body never gets here.
-func (c *Conn) checkReuse(now int64) error {
-	lr, lw := c.lastRead.Load(), c.lastWrite.Load()
-	if lw > lr {
-		return nil // mid-request: bytes already sent, never refuse now
+// reportPeerClose reports, once, that the peer closed the idle conn at now.
+func (c *Conn) reportPeerClose(now int64) {
+	if !c.reported.CompareAndSwap(false, true) {
+		return
 	}
-	idle := time.Duration(now - lr)
-	if lr == c.created || idle <= 0 {
-		return nil // first request on a fresh connection
-	}
-	reason := c.d.staleReason(c, now, idle)
-	if reason == ReasonNone {
-		return nil
-	}
-	// Claim the conn so no other write slips through, then close it.
-	c.d.evict(c, reason, true)
-	return &StaleError{Reason: reason, Peer: c.peer}
+	c.d.peerClosed(c, time.Duration(now-c.idleFrom.Load()))
 }
 
-// Close closes the connection and stops tracking it.
+// Close closes the connection and stops tracking it. When the owner closes
+// an idle connection right after unsolicited data arrived on it (how
+// crypto/tls ends a connection the server closed with close_notify), that
+// counts as the peer's idle close.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.tcp.Close() // returns net.ErrClosed-wrapped error like a second TCPConn.Close
 	}
-	c.writers.Store(closedSentinel)
+	if stateOf(c.own.Load()) == Idle {
+		if at := c.idleData.Load(); at != 0 {
+			c.reportPeerClose(at)
+		}
+	}
 	c.d.untrack(c)
 	return c.tcp.Close()
 }
@@ -230,26 +253,11 @@ func (c *Conn) Unwrap() net.Conn { return c.tcp }
 // Peer returns the address the connection was dialed with (host:port).
 func (c *Conn) Peer() string { return c.peer }
 
-// SetStaleWriteCheck turns the stale-write refusal of [Config.RefuseStaleWrites]
-// on or off for this connection; adapters use it once they know the protocol
-// (HTTP/2 multiplexes streams and has its own health pings, so transport turns
-// it off there).
-func (c *Conn) SetStaleWriteCheck(on bool) { c.staleCheck.Store(on) }
-
-// SetMultiplexed marks c as carrying concurrent exchanges (HTTP/2, gRPC).
-// Read and write times cannot tell idle from busy there, so herz never refuses
-// its writes as stale and the evictor closes it only when a probe proves it
-// dead (FIN or RST); the protocol's own pings and idle timeout do the rest.
-func (c *Conn) SetMultiplexed(on bool) {
-	c.multiplex.Store(on)
-	if on {
-		c.staleCheck.Store(false)
-	}
-}
-
 // Probe reports whether the connection is still good without disturbing a
 // concurrent reader or consuming data: one recvfrom(MSG_PEEK|MSG_DONTWAIT)
-// inside RawConn.Control. It does not allocate after the first call.
+// inside RawConn.Control. It does not allocate after the first call. A
+// probe never closes anything: what to do with the result is the owner's
+// call (herz itself acts on probes of idle connections only).
 func (c *Conn) Probe() ProbeResult {
 	if c.closed.Load() {
 		return ProbeResult{State: ProbeUnknown, Errno: syscall.EBADF}
@@ -278,18 +286,28 @@ func (c *Conn) TCPInfo() (TCPInfo, error) {
 	return TCPInfo(info), err
 }
 
-// Info is a snapshot of a connection's activity.
+// Info is a snapshot of a connection's activity, from [Conn.Info].
 type Info struct {
-	Peer                         string
-	Created, LastRead, LastWrite time.Time
-	BytesRead, BytesWritten      uint64
-	Errors                       uint32
+	// Peer is the address the connection was dialed with (host:port).
+	Peer string
+	// Ownership is the connection's state when the snapshot was taken.
+	Ownership Ownership
+	// Created is when the connection was verified and started being tracked.
+	Created time.Time
+	// LastRead and LastWrite are when data was last read and when the last
+	// write that wrote data started; both equal Created until then.
+	LastRead, LastWrite time.Time
+	// BytesRead and BytesWritten count the payload bytes moved so far.
+	BytesRead, BytesWritten uint64
+	// Errors counts failed reads and writes (read timeouts excluded).
+	Errors uint32
 }
 
 // Info returns a snapshot of the connection's activity counters.
 func (c *Conn) Info() Info {
 	return Info{
 		Peer:         c.peer,
+		Ownership:    stateOf(c.own.Load()),
 		Created:      c.d.wall(c.created),
 		LastRead:     c.d.wall(c.lastRead.Load()),
 		LastWrite:    c.d.wall(c.lastWrite.Load()),
@@ -297,16 +315,6 @@ func (c *Conn) Info() Info {
 		BytesWritten: c.bytesWritten.Load(),
 		Errors:       c.errs.Load(),
 	}
-}
-
-// idleSince returns when the connection last completed an exchange, and
-// whether it is idle now (no write in progress, no request awaiting a reply).
-func (c *Conn) idleSince() (int64, bool) {
-	lr, lw := c.lastRead.Load(), c.lastWrite.Load()
-	if lw > lr || c.writers.Load() != 0 {
-		return 0, false
-	}
-	return lr, true
 }
 
 // ProbeState is the outcome of [Conn.Probe].
@@ -331,6 +339,7 @@ func (s ProbeState) String() string { return sockopt.State(s).String() }
 
 // ProbeResult is what [Conn.Probe] found.
 type ProbeResult struct {
+	// State is the outcome: alive, peer closed (FIN), reset, data pending or unknown.
 	State ProbeState
 	// Errno is the errno behind ProbeReset or ProbeUnknown, 0 otherwise.
 	Errno syscall.Errno

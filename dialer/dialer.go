@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -31,10 +30,11 @@ type Dialer struct {
 	health   peerTable
 
 	// mu guards conns, closed and the evictor's scheduling state.
-	mu     sync.Mutex
-	conns  []*Conn
-	closed bool
-	ev     evictor
+	mu        sync.Mutex
+	conns     []*Conn
+	closed    bool
+	ev        evictor
+	explorers map[string]*Conn // per peer, the idle conn kept past the learned deadline to re-test it
 
 	stats counters
 }
@@ -45,7 +45,7 @@ func New(cfg Config) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dialer{cfg: cfg, epoch: time.Now()}
+	d := &Dialer{cfg: cfg, epoch: time.Now(), explorers: make(map[string]*Conn)}
 	d.policy = retry.Policy{Initial: cfg.DialBackoff, Max: cfg.DialBackoffMax, Multiplier: 2, Jitter: 0.5}.WithDefaults()
 	if d.profile = cfg.Profile; d.profile == nil {
 		// A kernel that cannot be read is not fatal: the Source falls back to
@@ -266,25 +266,34 @@ func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn
 	c := &Conn{tcp: tcp, raw: raw, d: d, peer: addr, created: now}
 	c.lastRead.Store(now)
 	c.lastWrite.Store(now)
-	c.staleCheck.Store(d.cfg.RefuseStaleWrites)
+	c.idleFrom.Store(now)
 	if lt := d.cfg.MaxLifetime; lt > 0 {
 		// Each conn loses up to LifetimeJitter of its lifetime at random, so a
 		// pool dialed in one burst does not expire in one burst.
 		cut := time.Duration(rand.Float64() * d.cfg.LifetimeJitter * float64(lt))
 		c.expires = now + int64(lt-cut)
 	}
-	soon := maxSweep
-	if dl, ok := d.learner.IdleDeadline(addr); ok {
-		soon = dl
-	}
 	d.mu.Lock()
 	c.idx = len(d.conns)
 	d.conns = append(d.conns, c)
-	if !d.closed && !d.cfg.DisableEvictor {
-		d.ev.ensure(d, soon)
-	}
 	d.mu.Unlock()
 	return c
+}
+
+// idled is called when c was returned idle: the evictor must look at it
+// before the peer's learned idle deadline (or its lifetime) passes.
+func (d *Dialer) idled(c *Conn) {
+	if d.cfg.DisableEvictor {
+		return
+	}
+	soon := maxSweep
+	if dl, ok := d.learner.IdleDeadline(c.peer); ok {
+		soon = dl
+	}
+	if c.expires != 0 {
+		soon = min(soon, time.Duration(c.expires-d.now()))
+	}
+	d.ensureEvictor(soon)
 }
 
 func (d *Dialer) untrack(c *Conn) {
@@ -296,6 +305,9 @@ func (d *Dialer) untrack(c *Conn) {
 		d.conns[last] = nil
 		d.conns = d.conns[:last]
 		c.idx = -1
+	}
+	if d.explorers[c.peer] == c {
+		delete(d.explorers, c.peer)
 	}
 	d.mu.Unlock()
 }
@@ -316,52 +328,42 @@ func (d *Dialer) idleLimit() time.Duration {
 	return d.profile.Profile().IdleTimeout
 }
 
-// staleReason decides whether an idle connection must not be reused: past
-// its lifetime, past the peer's learned idle deadline or the idle limit, or
-// found dead by a probe.
-func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration) Reason {
+// staleReason decides whether an idle connection must not be handed out
+// again: past its lifetime, unsolicited data arrived while it was idle, idle
+// past the peer's learned idle deadline or the idle limit, or (probe set,
+// idle past ReuseProbeIdle) found dead or with data pending by a probe.
+func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration, probe bool) Reason {
 	if c.expires != 0 && now >= c.expires {
 		return ReasonLifetime
 	}
-	if dl, ok := d.learner.IdleDeadline(c.peer); ok && idle >= dl {
+	if c.idleData.Load() != 0 {
+		return ReasonProbeData
+	}
+	if dl, ok := d.learner.IdleDeadline(c.peer); ok && idle >= dl && !d.survived(c, idle) {
 		return ReasonLearnedIdle
 	}
 	if lim := d.idleLimit(); lim > 0 && idle >= lim {
 		return ReasonIdle
 	}
-	if p := d.cfg.ReuseProbeIdle; p > 0 && idle >= p {
+	if p := d.cfg.ReuseProbeIdle; probe && p > 0 && idle >= p {
 		return probeReason(c.Probe().State)
 	}
 	return ReasonNone
 }
 
-// evict closes c for reason. Unless force is set, it first claims the
-// connection — no write in progress — and gives up if an exchange started or
-// completed since idleFrom was sampled: busy connections are never closed.
-func (d *Dialer) evict(c *Conn, reason Reason, force bool, idleFrom ...int64) bool {
-	if !force {
-		if !c.writers.CompareAndSwap(0, closedSentinel) {
-			return false
-		}
-		lr, lw := c.lastRead.Load(), c.lastWrite.Load()
-		if lw > lr || (len(idleFrom) > 0 && lr != idleFrom[0]) {
-			// Activity slipped in between the check and the claim: release it.
-			// A writer that met the claim refused with nothing written.
-			for !c.writers.CompareAndSwap(closedSentinel, 0) {
-				runtime.Gosched()
-			}
-			return false
-		}
-	}
-	if !c.closed.CompareAndSwap(false, true) {
+// survived checks an idle conn that outlived the peer's learned idle
+// deadline: if it is idle well past the learned timeout itself and a probe
+// finds it alive, the peer does not close at that timeout (the estimate came
+// from a restart or a peer that changed): the learner is told, and survived
+// reports whether the conn is now within the corrected deadline.
+func (d *Dialer) survived(c *Conn, idle time.Duration) bool {
+	est, ok := d.learner.Estimate(c.peer)
+	if !ok || idle < est+est/4 || c.Probe().State != ProbeAlive {
 		return false
 	}
-	c.writers.Store(closedSentinel)
-	d.untrack(c)
-	c.tcp.Close()
-	d.stats.evictions[reason].Add(1)
-	d.rec.Eviction(context.Background(), c.peer, reason.String())
-	return true
+	d.learner.Survived(c.peer, idle)
+	dl, ok := d.learner.IdleDeadline(c.peer)
+	return !ok || idle < dl
 }
 
 func (d *Dialer) peerClosed(c *Conn, idle time.Duration) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -123,47 +124,6 @@ func TestSelfConnectRejected(t *testing.T) {
 	}
 }
 
-func TestSocketOptionsApplied(t *testing.T) {
-	if !sockopt.Supported {
-		t.Skip("Linux-only")
-	}
-	srv := newServer(t)
-	d := newDialer(t, dialer.Config{
-		Keepalive:      keepalive.Params{Idle: 7 * time.Second, Interval: 3 * time.Second, Count: 4},
-		UserTimeout:    2500 * time.Millisecond,
-		DisableEvictor: true,
-	})
-	c := dial(t, d, srv.addr())
-	raw, _ := c.SyscallConn()
-	if ut, err := sockopt.UserTimeout(raw); err != nil || ut != 2500*time.Millisecond {
-		t.Fatalf("TCP_USER_TIMEOUT = %v, %v; want 2.5s", ut, err)
-	}
-	var idle, intvl, cnt int
-	raw.Control(func(fd uintptr) {
-		idle, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
-		intvl, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
-		cnt, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
-	})
-	if idle != 7 || intvl != 3 || cnt != 4 {
-		t.Fatalf("keepalive idle/intvl/cnt = %d/%d/%d, want 7/3/4", idle, intvl, cnt)
-	}
-	// With nothing configured the adaptive profile's values are used.
-	d2 := newDialer(t, dialer.Config{DisableEvictor: true})
-	c2 := dial(t, d2, srv.addr())
-	raw2, _ := c2.SyscallConn()
-	p := d2.Profile()
-	raw2.Control(func(fd uintptr) {
-		idle, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
-		intvl, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
-	})
-	if time.Duration(idle)*time.Second != p.Keepalive.KeepAliveConfig().Idle || time.Duration(intvl)*time.Second != p.Keepalive.KeepAliveConfig().Interval {
-		t.Fatalf("keepalive idle/intvl = %ds/%ds, want the profile's %v", idle, intvl, p.Keepalive)
-	}
-	if ut, _ := sockopt.UserTimeout(raw2); ut != p.UserTimeout.Round(time.Millisecond) {
-		t.Fatalf("TCP_USER_TIMEOUT = %v, want the profile's %v", ut, p.UserTimeout)
-	}
-}
-
 func TestDialRetriesUntilServerComesUp(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -255,17 +215,24 @@ func TestStaleWriteRefusedWithNothingWritten(t *testing.T) {
 		t.Skip("Linux-only")
 	}
 	srv := newServer(t)
-	d := newDialer(t, dialer.Config{RefuseStaleWrites: true, DisableEvictor: true})
+	d := newDialer(t, dialer.Config{DisableEvictor: true})
 	c := dial(t, d, srv.addr())
 	s := srv.accept(t)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go echo(s, 0, &wg)
-	exchange(t, c, "ping") // a completed exchange: the next write is a reuse
+	lease, _ := c.Lend()
+	exchange(t, c, "ping")
+	if !c.Return(lease) {
+		t.Fatal("Return refused the current lease")
+	}
 	s.SetLinger(0)
 	s.Close()
 	wg.Wait()
 	time.Sleep(5 * time.Millisecond) // idle gap past ReuseProbeIdle, RST lands
+	if _, ok := c.LendRefusingStale(); !ok {
+		t.Fatal("LendRefusingStale failed on an open conn")
+	}
 	n, err := c.Write([]byte("second request"))
 	if n != 0 || !errors.Is(err, dialer.ErrStale) {
 		t.Fatalf("Write = %d, %v; want 0 bytes and ErrStale", n, err)
@@ -279,19 +246,25 @@ func TestStaleWriteRefusedWithNothingWritten(t *testing.T) {
 	}
 }
 
+// TestStaleCheckNeverRefusesMidRequest: the check runs at the first write
+// after a hand-out only; a pause in the middle of a request, however long,
+// never makes a later write fail.
 func TestStaleCheckNeverRefusesMidRequest(t *testing.T) {
 	srv := newServer(t)
 	learner := newLearnerWith(t, "", 0)
-	d := newDialer(t, dialer.Config{RefuseStaleWrites: true, DisableEvictor: true, Learner: learner})
+	d := newDialer(t, dialer.Config{DisableEvictor: true, Learner: learner, MaxLifetime: 20 * time.Millisecond})
 	c := dial(t, d, srv.addr())
 	s := srv.accept(t)
 	learner.ObserveHint(srv.addr(), 20*time.Millisecond) // deadline 15ms
-	// Headers, a long pause, then the body: bytes are already on the wire,
-	// so the pause must never make the body write fail.
+	lease, _ := c.Lend()
+	c.Return(lease)
+	if _, ok := c.LendRefusingStale(); !ok {
+		t.Fatal("LendRefusingStale failed")
+	}
 	if _, err := c.Write([]byte("POST / HTTP/1.1\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(40 * time.Millisecond)
+	time.Sleep(40 * time.Millisecond) // past the deadline and the lifetime
 	if _, err := c.Write([]byte("body")); err != nil {
 		t.Fatalf("write mid-request refused: %v", err)
 	}
@@ -311,10 +284,12 @@ func TestConfigValidation(t *testing.T) {
 		{dialer.Config{DialBackoff: -1}, "DialBackoff"},
 		{dialer.Config{DialBackoffMax: -1}, "DialBackoffMax"},
 		{dialer.Config{DialBackoff: time.Second, DialBackoffMax: time.Millisecond}, "DialBackoffMax"},
-		{dialer.Config{MaxLifetime: -time.Second}, "MaxLifetime"},
 		{dialer.Config{LifetimeJitter: 1}, "LifetimeJitter"},
 		{dialer.Config{LifetimeJitter: -0.1}, "LifetimeJitter"},
+		{dialer.Config{LifetimeJitter: math.NaN()}, "LifetimeJitter"},
 		{dialer.Config{EvictThreshold: 2}, "EvictThreshold"},
+		{dialer.Config{EvictThreshold: math.NaN()}, "EvictThreshold"},
+		{dialer.Config{EvictThreshold: math.Inf(1)}, "EvictThreshold"},
 		{dialer.Config{Keepalive: keepalive.Params{Idle: -time.Second}}, "Keepalive"},
 		{dialer.Config{Breaker: breaker.Config{FailureRatio: 3}}, "Breaker"},
 	}
@@ -330,11 +305,13 @@ func TestConfigValidation(t *testing.T) {
 			}
 		})
 	}
-	d, err := dialer.New(dialer.Config{})
-	if err != nil {
-		t.Fatalf("zero Config: %v", err)
+	for _, cfg := range []dialer.Config{{}, {DialBackoff: 2 * time.Second}, {MaxLifetime: -1}} {
+		d, err := dialer.New(cfg)
+		if err != nil {
+			t.Fatalf("valid Config %+v: %v", cfg, err)
+		}
+		d.Close()
 	}
-	d.Close()
 }
 
 func TestClosedDialerRefusesDials(t *testing.T) {
@@ -345,31 +322,37 @@ func TestClosedDialerRefusesDials(t *testing.T) {
 	}
 }
 
-func TestMultiplexedConnsAreNeverRefusedAndOnlyEvictedWhenDead(t *testing.T) {
+// TestLentForLifeConnsAreNeverTouched: a multiplexed conn (HTTP/2, gRPC)
+// belongs to its owner until closed: never refused, never evicted, not even
+// when a probe finds it dead (the owner reads it and sees that itself).
+func TestLentForLifeConnsAreNeverTouched(t *testing.T) {
 	if !sockopt.Supported {
 		t.Skip("probes are Linux-only")
 	}
 	srv := newServer(t)
 	learner := newLearnerWith(t, srv.addr(), 20*time.Millisecond) // deadline 15ms
-	d := newDialer(t, dialer.Config{Learner: learner, RefuseStaleWrites: true, DisableEvictor: true})
+	d := newDialer(t, dialer.Config{Learner: learner, DisableEvictor: true, MaxLifetime: 10 * time.Millisecond})
 	c := dial(t, d, srv.addr())
-	c.SetMultiplexed(true)
+	c.LendForLife()
 	s := srv.accept(t)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go echo(s, 0, &wg)
 	exchange(t, c, "frame")
-	time.Sleep(50 * time.Millisecond) // far past the learned deadline
+	time.Sleep(50 * time.Millisecond) // far past the learned deadline and the lifetime
 	if n := d.SweepOnce(); n != 0 {
 		t.Fatalf("evictor closed a live multiplexed conn")
+	}
+	if !c.Expired() {
+		t.Fatal("Expired() = false past MaxLifetime: the owner could not drain it")
 	}
 	exchange(t, c, "next stream") // never refused as stale
 	s.SetLinger(0)
 	s.Close()
 	wg.Wait()
 	eventually(t, 2*time.Second, "the RST to land", func() bool { return c.Probe().Dead() })
-	if n := d.EvictStale(); n != 1 {
-		t.Fatalf("EvictStale = %d, want the dead multiplexed conn closed", n)
+	if n := d.EvictStale(); n != 0 || d.Tracked() != 1 {
+		t.Fatalf("EvictStale = %d, tracked %d: herz closed a conn its owner holds", n, d.Tracked())
 	}
 }
 

@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,7 +21,8 @@ const (
 // which only the (single) running tick touches.
 type evictor struct {
 	timer   *time.Timer
-	due     time.Time // when timer fires
+	due     time.Time    // when timer fires
+	dueNs   atomic.Int64 // due on the Dialer's clock, 0 when no tick is pending; read without the lock
 	stopped bool
 	cursor  int
 	wg      sync.WaitGroup // counts scheduled or running ticks
@@ -49,6 +51,22 @@ func (e *evictor) ensure(d *Dialer, soon time.Duration) {
 		return // the pending tick is sooner, or it is running and will reschedule
 	}
 	e.due = due
+	e.dueNs.Store(d.now() + int64(soon))
+}
+
+// ensureEvictor makes sure a tick is due within soon. The common case — a
+// tick already due soon enough — costs one atomic load and no lock, so that
+// returning a conn to its pool stays cheap.
+func (d *Dialer) ensureEvictor(soon time.Duration) {
+	soon = max(minSweep, min(soon, maxSweep))
+	if due := d.ev.dueNs.Load(); due != 0 && due <= d.now()+int64(soon) {
+		return
+	}
+	d.mu.Lock()
+	if !d.closed {
+		d.ev.ensure(d, soon)
+	}
+	d.mu.Unlock()
 }
 
 // stopEvictor cancels the pending tick and waits for a running one to finish.
@@ -81,6 +99,7 @@ func (d *Dialer) sweep() {
 	defer d.ev.wg.Done()
 	d.mu.Lock()
 	e := &d.ev
+	e.dueNs.Store(0)
 	if d.closed {
 		e.timer, e.stopped = nil, true
 		d.mu.Unlock()
@@ -147,40 +166,36 @@ func (d *Dialer) probeInterval() time.Duration {
 
 // inspect scores one connection and evicts it if it is idle and dead, expired
 // or unhealthy. It returns whether it closed c and, if not, how long until c
-// next needs a look.
+// next needs a look. Connections that are lent out or given away are never
+// touched: they are their owner's.
 func (d *Dialer) inspect(c *Conn, now int64, idleLimit, probeEvery time.Duration, probeNow bool) (bool, time.Duration) {
-	if c.closed.Load() {
-		return false, maxSweep
+	w := c.own.Load()
+	if c.closed.Load() || stateBits(w) != bitsIdle {
+		return false, maxSweep // Return schedules a look when it goes idle
 	}
-	if c.multiplex.Load() {
-		return d.inspectMultiplexed(c, now, probeEvery, probeNow)
-	}
-	idleFrom, ok := c.idleSince()
-	if !ok {
-		// Busy connections are never closed by the evictor. It may go idle
-		// any moment: it cannot be due before one learned deadline from now.
-		if dl, ok := d.learner.IdleDeadline(c.peer); ok {
-			return false, dl
-		}
-		return false, maxSweep
-	}
-	idle := time.Duration(now - idleFrom)
+	idle := time.Duration(now - c.idleFrom.Load())
 	next := maxSweep
 	if c.expires != 0 {
 		if now >= c.expires {
-			return d.evict(c, ReasonLifetime, false, idleFrom), 0
+			return d.claimIdle(c, w, ReasonLifetime), 0
 		}
 		next = min(next, time.Duration(c.expires-now))
 	}
+	if c.idleData.Load() != 0 {
+		return d.claimIdle(c, w, ReasonProbeData), 0
+	}
 	if dl, ok := d.learner.IdleDeadline(c.peer); ok {
-		if idle >= dl {
-			return d.evict(c, ReasonLearnedIdle, false, idleFrom), 0
+		if idle < dl {
+			next = min(next, dl-idle)
+		} else if wait, keep := d.explore(c, w, idle); keep {
+			next = min(next, wait)
+		} else {
+			return d.claimIdle(c, w, ReasonLearnedIdle), 0
 		}
-		next = min(next, dl-idle)
 	}
 	if idleLimit > 0 {
 		if idle >= idleLimit {
-			return d.evict(c, ReasonIdle, false, idleFrom), 0
+			return d.claimIdle(c, w, ReasonIdle), 0
 		}
 		next = min(next, idleLimit-idle)
 	}
@@ -193,35 +208,47 @@ func (d *Dialer) inspect(c *Conn, now int64, idleLimit, probeEvery time.Duration
 	}
 	r := c.Probe()
 	if reason := probeReason(r.State); reason != ReasonNone {
-		return d.evict(c, reason, false, idleFrom), 0
+		return d.claimIdle(c, w, reason), 0
 	}
 	if r.State != ProbeAlive {
 		return false, next
 	}
 	if score := d.score(c); score < d.cfg.EvictThreshold {
-		return d.evict(c, ReasonScore, false, idleFrom), 0
+		return d.claimIdle(c, w, ReasonScore), 0
 	}
 	return false, next
 }
 
-// inspectMultiplexed handles a connection that may have streams in flight
-// at any time: only a probe that finds FIN or RST closes it (it is dead for
-// every stream); unread data is normal there, and idle rules do not apply.
-func (d *Dialer) inspectMultiplexed(c *Conn, now int64, probeEvery time.Duration, probeNow bool) (bool, time.Duration) {
-	if probeEvery <= 0 && !probeNow {
-		return false, maxSweep
+// explore decides the fate of an idle conn past its peer's learned idle
+// deadline. One such conn per peer — the explorer — is kept past the
+// deadline instead of being closed, up to 1.5 × the learned timeout: if the
+// peer closes it first, that is one more sample confirming the estimate; if
+// it is still alive then, the estimate is wrong (a graceful restart taken for
+// an idle timeout, a peer reconfigured) and the learner re-learns, so a bad
+// sample can never turn keep-alive off for good. If the owner hands the
+// explorer out meanwhile, its first-write check refuses it as usual. explore
+// returns keep=false when c must be closed now.
+func (d *Dialer) explore(c *Conn, w uint64, idle time.Duration) (wait time.Duration, keep bool) {
+	est, ok := d.learner.Estimate(c.peer)
+	if !ok {
+		return 0, false
 	}
-	sinceProbe := time.Duration(now - c.lastProbe.Load())
-	if !probeNow && sinceProbe < probeEvery {
-		return false, min(maxSweep, probeEvery-sinceProbe)
+	d.mu.Lock()
+	cur := d.explorers[c.peer]
+	if cur != nil && cur != c && !cur.closed.Load() && stateBits(cur.own.Load()) == bitsIdle {
+		d.mu.Unlock()
+		return 0, false // another conn of this peer is exploring
 	}
-	switch r := c.Probe(); r.State {
-	case ProbePeerClosed:
-		return d.evict(c, ReasonProbeEOF, true), 0
-	case ProbeReset:
-		return d.evict(c, ReasonProbeRST, true), 0
+	d.explorers[c.peer] = c
+	d.mu.Unlock()
+	if limit := est + est/2; idle < limit {
+		return limit - idle, true
 	}
-	return false, min(maxSweep, probeEvery)
+	if c.own.Load() != w || c.Probe().State != ProbeAlive {
+		return 0, false
+	}
+	d.learner.Survived(c.peer, idle)
+	return maxSweep, true
 }
 
 // score rates an idle, probe-alive connection in [0,1] from TCP_INFO against

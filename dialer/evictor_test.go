@@ -1,8 +1,10 @@
 package dialer_test
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -39,30 +41,51 @@ func idleServer(t testing.TB, idle time.Duration) *httptest.Server {
 	return srv
 }
 
-func get(t testing.TB, c *http.Client, url string) {
+// pooledGet does one GET on a fresh conn to srv the way a pool uses it: lent
+// for the exchange, returned idle after the response, and then — like
+// net/http's readLoop — read by a goroutine while idle, so that the server's
+// idle close is seen at once. The goroutine ends with the conn.
+func pooledGet(t testing.TB, d *dialer.Dialer, srv *httptest.Server) *dialer.Conn {
 	t.Helper()
-	resp, err := c.Get(url)
+	c := dial(t, d, srv.Listener.Addr().String())
+	lease, ok := c.Lend()
+	if !ok {
+		t.Fatal("Lend failed on a new conn")
+	}
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: herz\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	if !c.Return(lease) {
+		t.Fatal("Return refused the current lease")
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		br.Peek(1) // blocks until the server closes (or herz does)
+	}()
+	t.Cleanup(func() { c.Close(); wg.Wait() })
+	return c
 }
 
-// TestLearnerLearnsServerIdleTimeout: connections dialed through herz go idle
-// and are closed by a net/http server with IdleTimeout 300ms; the idle age at
-// each close is a sample, and the learned estimate lands within ±20% of 300ms.
+// TestLearnerLearnsServerIdleTimeout: connections returned idle are closed by
+// a net/http server with IdleTimeout 300ms; the idle age at each close is a
+// sample, and the learned estimate lands within ±20% of 300ms.
 func TestLearnerLearnsServerIdleTimeout(t *testing.T) {
 	const serverIdle = 300 * time.Millisecond
 	srv := idleServer(t, serverIdle)
 	peer := srv.Listener.Addr().String()
 	d := newDialer(t, dialer.Config{DisableEvictor: true})
-	tr := &http.Transport{DialContext: d.DialContext}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
 	for i := 0; i < 4; i++ {
 		before := d.Stats().PeerCloses
-		get(t, client, srv.URL)
+		pooledGet(t, d, srv)
 		eventually(t, 5*time.Second, "the server to idle-close the conn", func() bool {
 			return d.Stats().PeerCloses > before
 		})
@@ -81,22 +104,21 @@ func TestLearnerLearnsServerIdleTimeout(t *testing.T) {
 	t.Logf("learned %v (deadline %v) for a %v server idle timeout", est, dl, serverIdle)
 }
 
-// TestEvictorClosesBeforeServerOnceLearned: once the deadline is learned, herz
-// closes idle conns before the server does.
+// TestEvictorClosesBeforeServerOnceLearned: once the deadline is learned,
+// herz closes idle conns before the server does — all but one per round, the
+// explorer, which is left for the server to close and so keeps the estimate
+// tested.
 func TestEvictorClosesBeforeServerOnceLearned(t *testing.T) {
 	const serverIdle = 200 * time.Millisecond
 	srv := idleServer(t, serverIdle)
 	d := newDialer(t, dialer.Config{})
-	tr := &http.Transport{DialContext: d.DialContext}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
 	peer := srv.Listener.Addr().String()
 	for i := 0; i < 10; i++ {
 		if _, ok := d.Learner().IdleDeadline(peer); ok {
 			break
 		}
 		before := d.Stats().PeerCloses
-		get(t, client, srv.URL)
+		pooledGet(t, d, srv)
 		eventually(t, 5*time.Second, "the server to idle-close the conn", func() bool {
 			return d.Stats().PeerCloses > before
 		})
@@ -104,16 +126,46 @@ func TestEvictorClosesBeforeServerOnceLearned(t *testing.T) {
 	if _, ok := d.Learner().IdleDeadline(peer); !ok {
 		t.Fatal("deadline not learned after 10 idle closes")
 	}
-	peerCloses := d.Stats().PeerCloses
-	for i := 0; i < 3; i++ {
-		before := d.Stats().Evictions["learned_idle"]
-		get(t, client, srv.URL)
-		eventually(t, 5*time.Second, "the evictor to close the idle conn", func() bool {
-			return d.Stats().Evictions["learned_idle"] > before
-		})
+	const rounds, perRound = 3, 3
+	for i := 0; i < rounds; i++ {
+		before := d.Stats()
+		for range perRound {
+			pooledGet(t, d, srv)
+		}
+		eventually(t, 5*time.Second, "every idle conn closed", func() bool { return d.Tracked() == 0 })
+		after := d.Stats()
+		if herz, server := after.Evictions["learned_idle"]-before.Evictions["learned_idle"], after.PeerCloses-before.PeerCloses; herz < perRound-1 || server > 1 {
+			t.Fatalf("round %d: herz closed %d and the server %d of %d idle conns; want herz to close all but the explorer", i, herz, server, perRound)
+		}
 	}
-	if got := d.Stats().PeerCloses; got != peerCloses {
-		t.Fatalf("the server closed %d conns after the deadline was learned; herz must close first", got-peerCloses)
+	if _, ok := d.Learner().IdleDeadline(peer); !ok {
+		t.Fatal("the explorer's closes lost the estimate")
+	}
+}
+
+// TestExplorerRelearnsAfterBadSample: one early close (a restart) taught a
+// deadline far below the server's real idle timeout. The explorer conn
+// outlives it, a probe finds it alive, and the bad estimate is dropped:
+// keep-alive is not turned off for good.
+func TestExplorerRelearnsAfterBadSample(t *testing.T) {
+	if !sockopt.Supported {
+		t.Skip("probes are Linux-only")
+	}
+	srv := idleServer(t, time.Minute)
+	peer := srv.Listener.Addr().String()
+	learner, err := adaptive.NewLearner(adaptive.LearnerConfig{MinSamples: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	learner.Observe(peer, 30*time.Millisecond) // deadline 22ms
+	d := newDialer(t, dialer.Config{Learner: learner})
+	c := pooledGet(t, d, srv)
+	eventually(t, 5*time.Second, "the bad estimate to be dropped", func() bool {
+		_, ok := learner.Estimate(peer)
+		return !ok
+	})
+	if c.Ownership() != dialer.Idle || d.Tracked() != 1 {
+		t.Fatalf("explorer closed (tracked %d, %v); stats %v", d.Tracked(), c.Ownership(), d.Stats())
 	}
 }
 
@@ -123,7 +175,9 @@ func TestEvictorClosesResetConnAsProbeRST(t *testing.T) {
 	}
 	srv := newServer(t)
 	d := newDialer(t, dialer.Config{ProbeInterval: 20 * time.Millisecond})
-	dial(t, d, srv.addr())
+	c := dial(t, d, srv.addr())
+	l, _ := c.Lend()
+	c.Return(l)
 	s := srv.accept(t)
 	s.SetLinger(0)
 	s.Close()
@@ -135,35 +189,102 @@ func TestEvictorClosesResetConnAsProbeRST(t *testing.T) {
 	}
 }
 
-func TestEvictorLeavesBusyConnsAlone(t *testing.T) {
+// TestEvictorLeavesLentConnsAlone: a lent conn — here a request written and
+// waiting for its answer far past the peer's idle deadline — is its owner's:
+// the evictor never touches it. Returned idle, it is evicted (all but the
+// explorer).
+func TestEvictorLeavesLentConnsAlone(t *testing.T) {
 	srv := newServer(t)
 	learner := newLearnerWith(t, srv.addr(), 40*time.Millisecond) // deadline 30ms
 	d := newDialer(t, dialer.Config{Learner: learner, ProbeInterval: 10 * time.Millisecond})
-	c := dial(t, d, srv.addr())
-	s := srv.accept(t)
-	// A request in flight: written, no response yet. Far past the deadline.
-	if _, err := c.Write([]byte("slow request")); err != nil {
-		t.Fatal(err)
+	var conns []*dialer.Conn
+	var peers []net.Conn
+	var leases []dialer.Lease
+	for range 2 {
+		c := dial(t, d, srv.addr())
+		peers = append(peers, srv.accept(t))
+		l, _ := c.Lend()
+		if _, err := c.Write([]byte("slow request")); err != nil {
+			t.Fatal(err)
+		}
+		conns, leases = append(conns, c), append(leases, l)
 	}
 	time.Sleep(120 * time.Millisecond)
-	if n := d.SweepOnce(); n != 0 || d.Tracked() != 1 {
-		t.Fatalf("evictor closed a busy conn (evicted %d, tracked %d)", n, d.Tracked())
+	if n := d.SweepOnce(); n != 0 || d.Tracked() != 2 {
+		t.Fatalf("evictor closed a lent conn (evicted %d, tracked %d)", n, d.Tracked())
 	}
-	// The response arrives: now it is idle and past the deadline soon.
-	buf := make([]byte, 12)
-	io.ReadFull(s, buf)
-	s.Write([]byte("done"))
-	io.ReadFull(c, buf[:4])
-	eventually(t, 5*time.Second, "eviction once idle", func() bool { return d.Tracked() == 0 })
-	if d.Stats().Evictions["learned_idle"] != 1 {
-		t.Fatalf("stats %v, want one learned_idle eviction", d.Stats())
+	for i, c := range conns {
+		peers[i].Write([]byte("done")) // the answer, at last
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		c.Return(leases[i])
+	}
+	eventually(t, 5*time.Second, "eviction once idle", func() bool { return d.Stats().Evictions["learned_idle"] == 1 })
+}
+
+// TestGivenAwayConnNeverTouched: a raw conn from DialContext, blocked in Read
+// waiting for a server push far past every idle and age limit, is never
+// closed by herz.
+func TestGivenAwayConnNeverTouched(t *testing.T) {
+	srv := newServer(t)
+	d := newDialer(t, dialer.Config{IdleTimeout: 30 * time.Millisecond, MaxLifetime: 30 * time.Millisecond, ProbeInterval: 5 * time.Millisecond})
+	c := dial(t, d, srv.addr())
+	s := srv.accept(t)
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 4)
+		_, err := io.ReadFull(c, buf)
+		got <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	d.EvictStale()
+	s.Write([]byte("push"))
+	if err := <-got; err != nil {
+		t.Fatalf("blocked read of a given-away conn failed: %v; stats %v", err, d.Stats())
+	}
+	if ev := d.Stats().Evictions; len(ev) != 0 {
+		t.Fatalf("evictions %v on a given-away conn", ev)
+	}
+}
+
+// TestReturnTakesOnlyTheCurrentLease: a late Return of an earlier hand-out
+// never marks a conn idle while it is lent again.
+func TestReturnTakesOnlyTheCurrentLease(t *testing.T) {
+	srv := newServer(t)
+	d := newDialer(t, dialer.Config{DisableEvictor: true})
+	c := dial(t, d, srv.addr())
+	if c.Ownership() != dialer.GivenAway {
+		t.Fatalf("new conn is %v, want given_away", c.Ownership())
+	}
+	l1, _ := c.Lend()
+	if !c.Return(l1) || c.Ownership() != dialer.Idle {
+		t.Fatal("Return of the current lease did not make the conn idle")
+	}
+	l2, _ := c.Lend()
+	if c.Return(l1) || c.Ownership() != dialer.Lent {
+		t.Fatal("a stale lease returned the conn")
+	}
+	if !c.Return(l2) {
+		t.Fatal("current lease refused")
+	}
+	c.GiveAway()
+	if c.Return(l2) || c.Ownership() != dialer.GivenAway {
+		t.Fatal("Return after GiveAway changed the state")
+	}
+	got, ok := dialer.ConnOf(c)
+	if !ok || got != c {
+		t.Fatal("ConnOf(conn) did not find it")
 	}
 }
 
 func TestEvictorEnforcesLifetime(t *testing.T) {
 	srv := newServer(t)
 	d := newDialer(t, dialer.Config{MaxLifetime: 50 * time.Millisecond})
-	dial(t, d, srv.addr())
+	c := dial(t, d, srv.addr())
+	l, _ := c.Lend()
+	c.Return(l)
 	srv.accept(t)
 	eventually(t, 5*time.Second, "lifetime eviction", func() bool { return d.Stats().Evictions["lifetime"] == 1 })
 }
@@ -176,7 +297,10 @@ func TestEvictStaleManual(t *testing.T) {
 	d := newDialer(t, dialer.Config{DisableEvictor: true})
 	var conns []*dialer.Conn
 	for i := 0; i < 3; i++ {
-		conns = append(conns, dial(t, d, srv.addr()))
+		c := dial(t, d, srv.addr())
+		l, _ := c.Lend()
+		c.Return(l)
+		conns = append(conns, c)
 	}
 	servers := []interface{ Close() error }{srv.accept(t), srv.accept(t), srv.accept(t)}
 	servers[0].Close()
@@ -218,10 +342,13 @@ func TestConcurrentDialAndClose(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				dc := c.(*dialer.Conn)
+				l, _ := dc.Lend()
 				c.Write([]byte("x"))
 				buf := make([]byte, 1)
 				c.SetReadDeadline(time.Now().Add(2 * time.Second))
 				c.Read(buf)
+				dc.Return(l)
 				d.Stats()
 				c.Close()
 			}

@@ -21,7 +21,8 @@ type counters struct {
 // Stats is a snapshot of a Dialer's connections and counters, in the spirit
 // of sql.DBStats. Counters are cumulative since the Dialer was made.
 type Stats struct {
-	// Open is the number of tracked (open) connections; Idle of them are idle.
+	// Open is the number of tracked (open) connections; Idle of them are
+	// idle in their owners' pools (see [Ownership]).
 	Open, Idle int
 	// Dials counts connect attempts; DialErrors the failed ones; DialRetries the retries.
 	Dials, DialErrors, DialRetries uint64
@@ -62,7 +63,7 @@ func (d *Dialer) Stats() Stats {
 	d.mu.Lock()
 	s.Open = len(d.conns)
 	for _, c := range d.conns {
-		if _, idle := c.idleSince(); idle {
+		if stateBits(c.own.Load()) == bitsIdle {
 			s.Idle++
 		}
 	}
@@ -111,7 +112,7 @@ func (d *Dialer) observeConns(observe func(peer string, open, idle int64)) {
 			per[c.peer] = e
 		}
 		e.open++
-		if _, idle := c.idleSince(); idle {
+		if stateBits(c.own.Load()) == bitsIdle {
 			e.idle++
 		}
 	}

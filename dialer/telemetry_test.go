@@ -55,6 +55,8 @@ func TestTelemetryRecordsDialsProbesAndEvictions(t *testing.T) {
 	srv := newServer(t)
 	d := newDialer(t, dialer.Config{MeterProvider: mp, DisableEvictor: true})
 	c := dial(t, d, srv.addr())
+	l, _ := c.Lend()
+	c.Return(l) // idle in its pool: the evictor may act on it
 	s := srv.accept(t)
 	c.Probe()
 	s.SetLinger(0)

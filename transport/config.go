@@ -76,9 +76,11 @@ type Config struct {
 	// progress for this long. Default 10s; negative means no limit.
 	H2WriteByteTimeout time.Duration
 
-	// MaxLifetime closes connections once they are this old (and idle),
-	// each one's limit shortened by up to Dialer.LifetimeJitter (default
-	// 10%) so they do not expire together. net/http has no such limit.
+	// MaxLifetime bounds how long a connection is reused, each one's limit
+	// shortened by up to Dialer.LifetimeJitter (default 10%) so they do not
+	// expire together: an HTTP/1.1 connection older than this is closed
+	// once idle (never during a request), an HTTP/2 one takes no new
+	// streams and closes after its last. net/http has no such limit.
 	// Default 10 min; negative means no limit. Setting both MaxLifetime and
 	// Dialer.MaxLifetime to different values is an error.
 	MaxLifetime time.Duration
@@ -101,8 +103,8 @@ type Config struct {
 	// DisableBreaker turns the per-host request breaker off.
 	DisableBreaker bool
 
-	// Dialer configures the Transport's own [dialer.Dialer]. RefuseStaleWrites
-	// is always turned on. When Dialer.Learner is nil, the Transport creates a
+	// Dialer configures the Transport's own [dialer.Dialer]. When
+	// Dialer.Learner is nil, the Transport creates a
 	// Learner with MinSamples 1: one observed idle close of a peer is enough
 	// to start refusing reuse before that peer's idle timeout (default 3
 	// would leave the close-while-sending race open for the first closes).
@@ -240,10 +242,12 @@ func (c Config) withDefaults() (settings, error) {
 	case s.MaxLifetime > 0:
 		s.Dialer.MaxLifetime = s.MaxLifetime
 	case s.MaxLifetime < 0:
-		s.Dialer.MaxLifetime = 0 // the dialer's "no limit"
+		s.Dialer.MaxLifetime = -1 // the dialer's "no limit"
 	}
-	s.MaxLifetime = s.Dialer.MaxLifetime
-	s.Dialer.RefuseStaleWrites = true
+	s.MaxLifetime = max(s.Dialer.MaxLifetime, 0)
+	if s.Dialer.LifetimeJitter == 0 {
+		s.Dialer.LifetimeJitter = 0.1 // the dialer's default, for HTTP/2's drain too
+	}
 	if s.Dialer.MeterProvider == nil {
 		s.Dialer.MeterProvider = s.MeterProvider
 	}

@@ -99,15 +99,22 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		timeout   *AttemptTimeoutError
 	)
 	switch {
+	case errors.Is(err, ErrClosed), errors.Is(err, dialer.ErrClosed):
+		// The Transport (or its dialer) was closed: permanent.
+		return 0, false
 	case errors.Is(err, breaker.ErrOpen):
 		// An open breaker (ours or the dialer's per-address one) must fail
 		// fast: retrying would wait for nothing and hammer a failing host.
 		return 0, false
 	case errors.Is(err, dialer.ErrStale):
-		// The dialer refused a reused connection at the first write of this
-		// request, with zero bytes written (ARCHITECTURE.md mechanism 3).
-		// net/http re-sends these itself (nothingWrittenError); one reaches
-		// us only when it could not, e.g. its own retry met another stale conn.
+		// Proof that nothing of this request reached the socket: the
+		// dialer refuses only the first write after a conn was handed out
+		// of the idle pool (LendRefusingStale, armed only for requests
+		// that can be re-sent) or a write to a conn herz closed while it
+		// was idle — never a write in the middle of a request, since herz
+		// never touches a lent conn. net/http re-sends these itself
+		// (nothingWrittenError); one reaches us only when it could not.
+		// The body can be replayed (checked above), so even a POST is safe.
 		return reasonStale, true
 	case errors.As(err, &certErr):
 		// The server's certificate was rejected: a fresh connection gets the

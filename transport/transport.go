@@ -38,6 +38,7 @@ const maxDrain = 64 << 10
 type Transport struct {
 	s        settings // frozen copy of the Config with defaults
 	t1       *http.Transport
+	h2       *drainPool       // nil when HTTP/2 is disabled
 	h2c      *http2.Transport // nil unless Config.H2C
 	d        *dialer.Dialer
 	breakers *breaker.Registry // nil when disabled
@@ -46,6 +47,7 @@ type Transport struct {
 	unreg    func() error
 
 	closeOnce sync.Once
+	closed    atomic.Bool
 
 	// Cumulative counters for Stats (atomics: the request path bumps them).
 	retries [numReasons]atomic.Uint64
@@ -126,7 +128,7 @@ func (t *Transport) buildTransports() error {
 	s := &t.s
 	t.t1 = &http.Transport{
 		Proxy:                 s.Proxy,
-		DialContext:           t.d.DialContext,
+		DialContext:           t.dialContext,
 		TLSClientConfig:       s.TLSClientConfig.Clone(), // http2 appends to NextProtos: never the caller's
 		TLSHandshakeTimeout:   s.TLSHandshakeTimeout,
 		IdleConnTimeout:       s.IdleConnTimeout,
@@ -145,13 +147,17 @@ func (t *Transport) buildTransports() error {
 			return fmt.Errorf("herz/transport: configuring HTTP/2: %w", err)
 		}
 		t.configureH2(t2)
-		// HTTP/2 must not refuse stale writes: it multiplexes streams on one
-		// connection, does not re-send a request whose write failed, and has
-		// its own PING health check. The hook runs after the TLS handshake,
-		// before the connection preface is written.
+		t.h2 = &drainPool{ClientConnPool: t2.ConnPool, lifetime: s.MaxLifetime, jitter: s.Dialer.LifetimeJitter}
+		t2.ConnPool = t.h2
+		// An HTTP/2 conn multiplexes streams for as long as it lives: it is
+		// lent to x/net for life (never refused or evicted by herz) and
+		// drained at its lifetime by drainPool. The hook runs after the TLS
+		// handshake, before the connection preface is written.
 		if next := t.t1.TLSNextProto[http2.NextProtoTLS]; next != nil {
 			t.t1.TLSNextProto[http2.NextProtoTLS] = func(authority string, c *tls.Conn) http.RoundTripper {
-				noStaleCheck(c.NetConn())
+				if dc, ok := dialer.ConnOf(c); ok {
+					dc.LendForLife()
+				}
 				return next(authority, c)
 			}
 		}
@@ -164,7 +170,9 @@ func (t *Transport) buildTransports() error {
 				if err != nil {
 					return nil, err
 				}
-				noStaleCheck(c)
+				if dc, ok := dialer.ConnOf(c); ok {
+					dc.LendForLife()
+				}
 				return c, nil
 			},
 			IdleConnTimeout: s.IdleConnTimeout,
@@ -174,20 +182,25 @@ func (t *Transport) buildTransports() error {
 	return nil
 }
 
+// dialContext dials for net/http: the conn is lent to the request it was
+// dialed for (net/http may also park it in its idle pool unused; GotConn
+// lends it again when it is handed out).
+func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := t.d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if dc, ok := c.(*dialer.Conn); ok {
+		dc.Lend()
+	}
+	return c, nil
+}
+
 // configureH2 sets the HTTP/2 health check of t2.
 func (t *Transport) configureH2(t2 *http2.Transport) {
 	t2.ReadIdleTimeout = t.s.H2ReadIdleTimeout
 	t2.PingTimeout = t.s.H2PingTimeout
 	t2.WriteByteTimeout = t.s.H2WriteByteTimeout
-}
-
-// noStaleCheck marks c as multiplexed (HTTP/2): the dialer then never
-// refuses its writes as stale and evicts it only when a probe proves it dead
-// (see buildTransports).
-func noStaleCheck(c net.Conn) {
-	if dc, ok := c.(*dialer.Conn); ok {
-		dc.SetMultiplexed(true)
-	}
 }
 
 // Dialer returns the Transport's dialer (for its Stats, Learner and PeerHealth).
@@ -209,6 +222,7 @@ func (t *Transport) CloseIdleConnections() {
 func (t *Transport) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
+		t.closed.Store(true)
 		t.CloseIdleConnections()
 		err = t.d.Close()
 		if t.unreg != nil {
@@ -238,9 +252,40 @@ func (t *Transport) Close() error {
 // re-sent only when req.GetBody is set (http.NewRequest sets it for
 // bytes.Reader, bytes.Buffer and strings.Reader bodies).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.roundTrip(req)
+	if err != nil && req.Cancel != nil && errors.Is(req.Context().Err(), context.DeadlineExceeded) {
+		awaitClientTimeout(req.Cancel)
+	}
+	return resp, err
+}
+
+// clientTimeoutGrace bounds awaitClientTimeout.
+const clientTimeoutGrace = 50 * time.Millisecond
+
+// awaitClientTimeout lets http.Client see its own timeout. For a RoundTripper
+// it does not know, http.Client enforces Client.Timeout with both a context
+// deadline and a timer that closes req.Cancel after marking the timeout; the
+// error text gets "(Client.Timeout exceeded while awaiting headers)" only if
+// the mark is set when RoundTrip returns. The context can end a moment before
+// the timer runs, so wait (briefly: the deadline may have been the caller's
+// own) for the timer to close req.Cancel.
+func awaitClientTimeout(cancel <-chan struct{}) {
+	t := time.NewTimer(clientTimeoutGrace)
+	defer t.Stop()
+	select {
+	case <-cancel:
+	case <-t.C:
+	}
+}
+
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil {
 		closeBody(req)
 		return nil, errors.New("herz/transport: nil Request.URL")
+	}
+	if t.closed.Load() {
+		closeBody(req)
+		return nil, ErrClosed
 	}
 	peer := peerOf(req)
 	t.budget.Deposit()
@@ -287,7 +332,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // attempt sends r once through the protocol's transport, bounded by
-// AttemptTimeout until the response headers arrive.
+// AttemptTimeout until the response headers arrive, following the conn it
+// gets (see own.go).
 func (t *Transport) attempt(r *http.Request) (*http.Response, error) {
 	var rt http.RoundTripper = t.t1
 	if t.h2c != nil && r.URL.Scheme == "http" {
@@ -295,31 +341,46 @@ func (t *Transport) attempt(r *http.Request) (*http.Response, error) {
 	}
 	d := t.s.AttemptTimeout
 	if d <= 0 {
-		return rt.RoundTrip(r)
+		e := newExchange(r.Context(), r, nil)
+		resp, err := rt.RoundTrip(r.WithContext(e))
+		if err != nil {
+			return nil, err
+		}
+		resp.Request = r
+		e.done(resp)
+		return resp, nil
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
+	e := newExchange(ctx, r, cancel)
 	timer := time.AfterFunc(d, func() { cancel(errAttemptTimeout) })
-	resp, err := rt.RoundTrip(r.WithContext(ctx))
+	resp, err := rt.RoundTrip(r.WithContext(e))
 	fired := !timer.Stop()
-	if err == nil && fired {
-		// The headers raced the timer: the body would fail mid-read.
-		resp.Body.Close()
-		resp, err = nil, context.Cause(ctx)
+	if fired {
+		// The timer fired, whether or not the headers made it in time:
+		// the body would fail mid-read, so the attempt timed out. (The
+		// timer's cancel may not have run yet: the cause is not read.)
+		if err == nil {
+			resp.Body.Close()
+			err = errAttemptTimeout
+		}
+		cancel(errAttemptTimeout)
+		return nil, &AttemptTimeoutError{Limit: d, Err: err}
 	}
 	if err != nil {
 		cancel(nil)
-		if fired {
-			return nil, &AttemptTimeoutError{Limit: d, Err: err}
-		}
 		return nil, err
 	}
-	// The attempt's context must live until the body is read.
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	resp.Request = r
+	e.done(resp) // the attempt's context lives until the body is done
 	return resp, nil
 }
 
 // errAttemptTimeout is the cancel cause of an attempt whose timer fired.
 var errAttemptTimeout = errors.New("herz/transport: attempt timeout")
+
+// ErrClosed is returned by RoundTrip on a closed [Transport], at once and
+// never retried.
+var ErrClosed = errors.New("herz/transport: transport closed")
 
 // AttemptTimeoutError is returned when an attempt got no response headers
 // within Config.AttemptTimeout (and was not, or could not be, retried).
@@ -340,18 +401,6 @@ func (e *AttemptTimeoutError) Unwrap() error { return e.Err }
 
 // Timeout reports true.
 func (e *AttemptTimeoutError) Timeout() bool { return true }
-
-// cancelBody ends an attempt's context when the response body is closed.
-type cancelBody struct {
-	io.ReadCloser
-	cancel context.CancelCauseFunc
-}
-
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel(nil)
-	return err
-}
 
 // learn feeds a Keep-Alive: timeout=N response header to the learner, for
 // direct (not proxied) requests only: through a proxy, the header describes

@@ -1,0 +1,219 @@
+package transport
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/herz-go/herz/dialer"
+)
+
+// Connection ownership (see package dialer): net/http's pool decides when a
+// connection is handed out and when it goes back, and herz follows it
+// explicitly rather than guessing from read and write times:
+//
+//   - a conn dialed for a request is lent from the start (dialContext);
+//   - httptrace's GotConn tells which conn a request got: it is lent, and if
+//     it came out of the idle pool and the request can be re-sent, its first
+//     write checks it for staleness (dialer.Conn.LendRefusingStale);
+//   - the response body's EOF or Close (after net/http put the conn back in
+//     its idle pool), or the response itself when it has no body, returns it
+//     idle, under the lease of that hand-out;
+//   - a 101 Switching Protocols response gives the conn away for good;
+//   - HTTP/2 conns are lent for life (TLSNextProto, the h2c dialer) and
+//     drained at their lifetime through drainPool.
+//
+// httptrace was preferred over http.Transport.NewClientConn (Go 1.26),
+// which would make herz re-implement net/http's pool (per-host idle lists,
+// waiting, dial racing, proxies); the cost is the allocations of an
+// exchange, measured in BenchmarkKeepAliveGET.
+
+// traceKey is the context key under which net/http/httptrace stores a
+// *httptrace.ClientTrace. The key type is unexported; it is learned once by
+// asking httptrace to look a trace up in a context that records the key.
+var traceKey = func() any {
+	p := &keyProbe{Context: context.Background()}
+	httptrace.ContextClientTrace(p)
+	return p.key
+}()
+
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any { p.key = key; return nil }
+
+// exchange is one attempt of a request: it is the attempt's context (it
+// answers httptrace's key with its own ClientTrace, so no context.WithValue
+// is needed), it knows the conn the attempt got and under which lease, and
+// it wraps the response body. It is safe for concurrent use: the body may be
+// read and closed from different goroutines.
+type exchange struct {
+	context.Context
+	trace  httptrace.ClientTrace
+	arm    bool                        // the request can be re-sent: check a reused conn at its first write
+	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
+	conn   atomic.Pointer[dialer.Conn] // set by GotConn
+	lease  atomic.Uint64
+}
+
+// newExchange prepares the attempt of r in ctx.
+func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCauseFunc) *exchange {
+	e := &exchange{Context: ctx, arm: replayable(r), cancel: cancel}
+	if user := httptrace.ContextClientTrace(ctx); user != nil {
+		// Keep the caller's hooks; ours runs first.
+		e.trace = *user
+		userGot := user.GotConn
+		e.trace.GotConn = func(info httptrace.GotConnInfo) {
+			e.gotConn(info)
+			if userGot != nil {
+				userGot(info)
+			}
+		}
+	} else {
+		e.trace.GotConn = e.gotConn
+	}
+	return e
+}
+
+// Value returns the exchange's ClientTrace for httptrace's key, and the
+// caller's values otherwise.
+func (e *exchange) Value(key any) any {
+	if key == traceKey {
+		return &e.trace
+	}
+	return e.Context.Value(key)
+}
+
+// gotConn lends the conn net/http picked for this attempt. It may run more
+// than once: net/http re-sends a request whose first write failed with
+// nothing written on another conn.
+func (e *exchange) gotConn(info httptrace.GotConnInfo) {
+	c, ok := dialer.ConnOf(info.Conn)
+	if !ok {
+		return
+	}
+	var lease dialer.Lease
+	if e.arm && (info.WasIdle || info.Reused) {
+		lease, _ = c.LendRefusingStale()
+	} else {
+		lease, _ = c.Lend()
+	}
+	e.lease.Store(uint64(lease))
+	e.conn.Store(c)
+}
+
+// release returns the attempt's conn idle; net/http has put it back in its
+// pool (or closed it, and then Return does nothing).
+func (e *exchange) release() {
+	if c := e.conn.Load(); c != nil {
+		c.Return(dialer.Lease(e.lease.Load()))
+	}
+}
+
+// done hands the response of the attempt to the caller: a conn upgraded by
+// a 101 is given away; one whose response has no body is already back in the
+// pool; otherwise the body is wrapped so that its end returns the conn.
+func (e *exchange) done(resp *http.Response) {
+	switch {
+	case resp.StatusCode == http.StatusSwitchingProtocols:
+		// resp.Body is the conn (an io.ReadWriteCloser): it is the caller's now.
+		if c := e.conn.Load(); c != nil {
+			c.GiveAway()
+		}
+		if e.cancel != nil {
+			// The upgraded conn outlives the attempt; so must its context
+			// not end it: net/http no longer watches it.
+			e.cancel(nil)
+		}
+	case resp.Body == nil || resp.Body == http.NoBody:
+		e.release()
+		if e.cancel != nil {
+			e.cancel(nil)
+		}
+	default:
+		resp.Body = &ownedBody{rc: resp.Body, e: e}
+	}
+}
+
+// ownedBody is a response body whose EOF or Close returns the conn idle and
+// ends the attempt's context.
+type ownedBody struct {
+	rc   io.ReadCloser
+	e    *exchange
+	once sync.Once
+}
+
+func (b *ownedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish()
+	}
+	return n, err
+}
+
+func (b *ownedBody) Close() error {
+	err := b.rc.Close()
+	b.finish()
+	return err
+}
+
+func (b *ownedBody) finish() {
+	b.once.Do(func() {
+		b.e.release()
+		if b.e.cancel != nil {
+			b.e.cancel(nil)
+		}
+	})
+}
+
+// replayable reports whether net/http re-sends r on another conn when its
+// first write fails with nothing written: it has no body, or GetBody can make
+// a new one. Only then may herz refuse a stale conn at that write.
+func replayable(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
+}
+
+// drainPool wraps x/net/http2's pool of HTTP/2 conns to give them a
+// lifetime: a conn first handed out longer ago than its (jittered) lifetime
+// takes the current request and is then marked not to be reused, so x/net
+// closes it once its last stream ends. A graceful drain: nothing is cut.
+type drainPool struct {
+	http2.ClientConnPool
+	lifetime time.Duration
+	jitter   float64
+	expires  sync.Map // *http2.ClientConn → time (UnixNano) it expires
+}
+
+// GetClientConn returns a conn for req, draining it if it expired.
+func (p *drainPool) GetClientConn(req *http.Request, addr string) (*http2.ClientConn, error) {
+	cc, err := p.ClientConnPool.GetClientConn(req, addr)
+	if err != nil || p.lifetime <= 0 {
+		return cc, err
+	}
+	now := time.Now().UnixNano()
+	v, ok := p.expires.Load(cc)
+	if !ok {
+		lt := p.lifetime - time.Duration(rand.Float64()*p.jitter*float64(p.lifetime))
+		v, _ = p.expires.LoadOrStore(cc, now+int64(lt))
+	}
+	if now >= v.(int64) {
+		cc.SetDoNotReuse()
+		p.expires.Delete(cc)
+	}
+	return cc, nil
+}
+
+// MarkDead forgets cc.
+func (p *drainPool) MarkDead(cc *http2.ClientConn) {
+	p.expires.Delete(cc)
+	p.ClientConnPool.MarkDead(cc)
+}
