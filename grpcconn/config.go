@@ -66,11 +66,9 @@ type Config struct {
 	// with. grpcconn turns the dialer's per-address breaker off (grpc-go's
 	// own reconnect backoff already holds a failing address off; two
 	// breakers in series stack their open intervals and delay the first
-	// success after a restart) and never sets RefuseStaleWrites (gRPC
-	// connections are multiplexed). Connections are lent for life: herz
-	// never closes one for its age or idleness; Dialer.MaxLifetime does not
-	// apply to them (a client cannot drain a grpc-go transport gracefully
-	// from outside: set the server's MaxConnectionAge instead).
+	// success after a restart). Connections are lent for life
+	// ([dialer.Conn.LendForLife]): herz never closes or refuses one for its
+	// age, idleness or a probe.
 	Dialer dialer.Config
 
 	// MeterProvider records OpenTelemetry metrics (retries, refused retries,
@@ -362,7 +360,6 @@ func (c Config) withDefaults() (settings, error) {
 		so.PanicThreshold = defaultPanicThreshold
 	}
 	s.Dialer.DisableBreaker = true
-	s.Dialer.RefuseStaleWrites = false
 	if s.Dialer.MeterProvider == nil {
 		s.Dialer.MeterProvider = s.MeterProvider
 	}

@@ -311,4 +311,4 @@ var _ = breaker.ErrOpen
 
 // lendForLife marks a gRPC transport's connection as multiplexed: lent for
 // its whole life, never closed by herz for its age or idleness.
-func lendForLife(c *dialer.Conn) { c.SetMultiplexed(true) }
+func lendForLife(c *dialer.Conn) { c.LendForLife() }
