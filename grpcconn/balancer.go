@@ -15,9 +15,11 @@ import (
 	"google.golang.org/grpc/balancer/pickfirst"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
 
+	"github.com/herz-go/herz/dialer"
 	"github.com/herz-go/herz/internal/telemetry"
 )
 
@@ -87,9 +89,18 @@ type outlierBalancer struct {
 	// ready flag. It is never held while calling into grpc-go.
 	cfg atomic.Pointer[OutlierConfig]
 
-	mu     sync.Mutex
-	eps    map[string]*endpoint // by first address
-	closed bool
+	mu        sync.Mutex
+	eps       map[string]*endpoint // by first address
+	closed    bool
+	lifeTimer *time.Timer    // checkLifetimes, every Interval
+	holding   bool           // a recycle is in progress: hold picker updates back
+	held      balancer.State // the last state held back
+
+	// topMu serializes the calls into endpointsharding's top-down methods:
+	// grpc-go's (serialized by grpc-go) and recycle's (from a timer). It is
+	// taken before mu, and never by updateState.
+	topMu    sync.Mutex
+	resolved resolver.State // the last resolver state, guarded by topMu
 }
 
 // endpoint is the health of one backend.
@@ -121,12 +132,33 @@ func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) erro
 		oc := c.OutlierConfig
 		b.cfg.Store(&oc)
 	}
-	return b.Balancer.UpdateClientConnState(balancer.ClientConnState{
-		ResolverState: pickfirst.EnableHealthListener(s.ResolverState),
-	})
+	rs := pickfirst.EnableHealthListener(s.ResolverState)
+	b.topMu.Lock()
+	defer b.topMu.Unlock()
+	b.resolved = rs
+	b.mu.Lock()
+	if b.lifeTimer == nil && !b.closed {
+		b.lifeTimer = time.AfterFunc(b.cfg.Load().Interval, b.checkLifetimes)
+	}
+	b.mu.Unlock()
+	return b.Balancer.UpdateClientConnState(balancer.ClientConnState{ResolverState: rs})
+}
+
+func (b *outlierBalancer) ResolverError(err error) {
+	b.topMu.Lock()
+	defer b.topMu.Unlock()
+	b.Balancer.ResolverError(err)
+}
+
+func (b *outlierBalancer) ExitIdle() {
+	b.topMu.Lock()
+	defer b.topMu.Unlock()
+	b.Balancer.ExitIdle()
 }
 
 func (b *outlierBalancer) Close() {
+	b.topMu.Lock()
+	defer b.topMu.Unlock()
 	b.mu.Lock()
 	b.closed = true
 	for _, ep := range b.eps {
@@ -134,8 +166,81 @@ func (b *outlierBalancer) Close() {
 			ep.timer.Stop()
 		}
 	}
+	if b.lifeTimer != nil {
+		b.lifeTimer.Stop()
+	}
 	b.mu.Unlock()
 	b.Balancer.Close()
+}
+
+// checkLifetimes runs every Interval: the endpoints with a connection past
+// the dialer's MaxLifetime are recycled.
+func (b *outlierBalancer) checkLifetimes() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	addrs := make(map[string]bool, len(b.eps))
+	for addr := range b.eps {
+		addrs[addr] = true
+	}
+	b.mu.Unlock()
+	if h := b.hooks.Load(); h != nil {
+		if expired := h.conns.takeExpired(addrs); len(expired) > 0 {
+			b.recycle(expired)
+		}
+	}
+	b.mu.Lock()
+	if !b.closed {
+		b.lifeTimer.Reset(b.cfg.Load().Interval)
+	}
+	b.mu.Unlock()
+}
+
+// recycle drains the connections of the endpoints at addrs gracefully: it
+// removes them from endpointsharding, which shuts their pick_first
+// subchannels down (grpc-go then closes each transport once its last
+// stream ended: no new streams, none cut), and adds them back at once,
+// which dials new connections. Picker updates are held back in between, so
+// callers never see the intermediate state; the endpoints keep their
+// outlier history.
+func (b *outlierBalancer) recycle(addrs []string) {
+	b.topMu.Lock()
+	defer b.topMu.Unlock()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.holding = true
+	b.mu.Unlock()
+	drop := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		drop[a] = true
+	}
+	without := b.resolved
+	without.Endpoints = nil
+	for _, ep := range b.resolved.Endpoints {
+		if len(ep.Addresses) == 0 || !drop[ep.Addresses[0].Addr] {
+			without.Endpoints = append(without.Endpoints, ep)
+		}
+	}
+	without.Addresses = nil
+	full := b.resolved
+	_ = b.Balancer.UpdateClientConnState(balancer.ClientConnState{ResolverState: without})
+	_ = b.Balancer.UpdateClientConnState(balancer.ClientConnState{ResolverState: full})
+	b.mu.Lock()
+	b.holding = false
+	held := b.held
+	b.held = balancer.State{}
+	b.mu.Unlock()
+	if held.Picker != nil {
+		b.updateState(held)
+	}
+	if h := b.hooks.Load(); h != nil {
+		h.drains.Add(uint64(len(addrs)))
+	}
 }
 
 type readyChild struct {
@@ -148,6 +253,11 @@ func (b *outlierBalancer) updateState(s balancer.State) {
 	children := endpointsharding.ChildStatesFromPicker(s.Picker)
 	var ready []readyChild
 	b.mu.Lock()
+	if b.holding {
+		b.held = s
+		b.mu.Unlock()
+		return
+	}
 	seen := make(map[string]bool, len(children))
 	for _, ch := range children {
 		if len(ch.Endpoint.Addresses) == 0 {
@@ -431,7 +541,46 @@ func (b *outlierBalancer) unEject(ep *endpoint) {
 // handed Go values).
 type hooks struct {
 	rec    *telemetry.BalancerRecorder
+	conns  connSet
 	ejects atomic.Uint64
+	drains atomic.Uint64
+}
+
+// connSet is the set of connections dialed through one Options, by
+// address, for the balancers' lifetime checks. It is safe for concurrent use.
+type connSet struct {
+	mu sync.Mutex
+	m  map[*dialer.Conn]string
+}
+
+func (s *connSet) add(c *dialer.Conn, addr string) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[*dialer.Conn]string{}
+	}
+	s.m[c] = addr
+	s.mu.Unlock()
+}
+
+// takeExpired returns the addresses in addrs with a connection past its
+// lifetime, and forgets those connections (they are being drained) and the
+// closed ones.
+func (s *connSet) takeExpired(addrs map[string]bool) []string {
+	var out []string
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, addr := range s.m {
+		switch {
+		case c.Probe().State == dialer.ProbeUnknown:
+			delete(s.m, c) // closed
+		case addrs[addr] && c.Expired():
+			delete(s.m, c)
+			if !slices.Contains(out, addr) {
+				out = append(out, addr)
+			}
+		}
+	}
+	return out
 }
 
 func (h *hooks) ejection(addr, reason string) {

@@ -68,7 +68,9 @@ type Config struct {
 	// breakers in series stack their open intervals and delay the first
 	// success after a restart). Connections are lent for life
 	// ([dialer.Conn.LendForLife]): herz never closes or refuses one for its
-	// age, idleness or a probe.
+	// age, idleness or a probe; at Dialer.MaxLifetime (default 10 min,
+	// negative: none) the balancer drains it gracefully (see the package
+	// doc).
 	Dialer dialer.Config
 
 	// MeterProvider records OpenTelemetry metrics (retries, refused retries,

@@ -16,11 +16,17 @@
 // Connections are dialed by a [dialer.Dialer] (verified connects, TCP
 // keepalive and TCP_USER_TIMEOUT derived from the kernel) through
 // grpc.WithContextDialer. A gRPC transport multiplexes its connection, so
-// herz lends it out for life: it is never closed or refused for its age or
-// idleness, and long streams are never cut. Max connection lifetime is left
-// to the server (grpc-go's ServerParameters.MaxConnectionAge, a graceful
-// GOAWAY drain): a client cannot drain a grpc-go transport gracefully from
-// outside, and herz never cuts one.
+// herz lends it out for life ([dialer.Conn.LendForLife]): it is never closed
+// or refused for its age, idleness or a probe, and long streams are never
+// cut. Max lifetime (Config.Dialer.MaxLifetime, default 10 min with jitter)
+// is a graceful drain: every Outlier.Interval the balancer looks for
+// connections past it ([dialer.Conn.Expired]) and recycles their backends'
+// subchannels. grpc-go then closes the old transport only after its last
+// stream ended (GracefulClose: no new streams, none cut) while new calls go
+// to a new connection. The balancer finds the connections through the
+// Options that dialed them: with one ClientConn per Options ([NewClient]) the
+// match is exact; several ClientConns sharing one Options and one backend
+// address may recycle each other's (a drain too early, never a cut).
 //
 // The dialer's per-address breaker is off here: grpc-go's reconnect backoff
 // (Config.Backoff: 100ms × 1.6^n, capped at 800ms, ±20%) already holds a

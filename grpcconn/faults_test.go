@@ -182,10 +182,11 @@ func quietStream(ctx context.Context, cc grpc.ClientConnInterface, d time.Durati
 	}
 }
 
-// TestLongStreamsNeverCut: a 3s server stream through herz with a dialer
-// that would close an idle connection after 300ms and any connection after
-// 500ms of life, and probes every 100ms, is received to the end, as with
-// plain grpc-go.
+// TestLongStreamsNeverCut: 3s server streams through herz with a dialer
+// that closes idle connections after 300ms, gives connections a lifetime
+// of 500ms and probes every 100ms are received to the end, as with plain
+// grpc-go: the expired connection is drained (new calls go to a new
+// connection, the streams finish on the old one), never cut.
 func TestLongStreamsNeverCut(t *testing.T) {
 	t.Parallel()
 	srv := newEchoServer(t, "stream")
@@ -216,6 +217,9 @@ func TestLongStreamsNeverCut(t *testing.T) {
 	t.Logf("messages per stream: %v; errors: %v; %v", got, errs, herz.Options().Dialer().Stats())
 	if errs["herz"] != nil {
 		t.Errorf("herz stream cut: %v", errs["herz"])
+	}
+	if st := herz.Options().Stats(); st.Drains == 0 || herz.Options().Dialer().Stats().Dials < 2 {
+		t.Errorf("no connection was drained at its 500ms lifetime (%v, %v): the scenario does not test anything", st, herz.Options().Dialer().Stats())
 	}
 	for k, n := range got {
 		if n < 13 {
@@ -250,3 +254,30 @@ func countStream(cc grpc.ClientConnInterface, d time.Duration) (int, error) {
 }
 
 var _ atomic.Int64
+
+// TestLifetimeDrainUnderLoadNoErrors: with a 300ms connection lifetime, a
+// single backend and 4 callers for 3s, herz drains and replaces its
+// connection several times and the callers see no error, like plain
+// grpc-go (which never replaces its connection).
+func TestLifetimeDrainUnderLoadNoErrors(t *testing.T) {
+	t.Parallel()
+	srv := newEchoServer(t, "lifetime")
+	srv.setDelay(time.Millisecond)
+	herz := herzClient(t, srv.addr, grpcconn.Config{Dialer: dialer.Config{MaxLifetime: 300 * time.Millisecond}})
+	plain := plainClient(t, srv.addr, "")
+	hl, pl := startLoad(herz, "herz"), startLoad(plain, "plain")
+	time.Sleep(3 * time.Second)
+	hl.end()
+	pl.end()
+	st := herz.Options().Stats()
+	t.Logf("herz: %d calls, %d errors, %v, %v; plain: %d calls, %d errors", hl.calls.Load(), hl.errs.Load(), st, herz.Options().Dialer().Stats(), pl.calls.Load(), pl.errs.Load())
+	if hl.errs.Load() > pl.errs.Load() {
+		t.Errorf("herz callers saw %d errors, plain grpc-go's %d", hl.errs.Load(), pl.errs.Load())
+	}
+	if st.Drains < 2 { // lifetimes are checked every Outlier.Interval (1s)
+		t.Errorf("%d drains in 3s with a 300ms lifetime, want ≥ 2", st.Drains)
+	}
+	if d := srv.duplicates(); d != 0 {
+		t.Errorf("%d requests executed more than once", d)
+	}
+}

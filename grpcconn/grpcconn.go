@@ -179,6 +179,7 @@ func (o *Options) dial(ctx context.Context, addr string) (net.Conn, error) {
 	}
 	if dc, ok := c.(*dialer.Conn); ok {
 		lendForLife(dc)
+		o.h.conns.add(dc, addr)
 	}
 	return c, nil
 }
@@ -224,11 +225,14 @@ type Stats struct {
 	RetriesRefused uint64
 	// Ejections counts backends ejected by the balancer.
 	Ejections uint64
+	// Drains counts connections drained at the end of their lifetime
+	// (Config.Dialer.MaxLifetime).
+	Drains uint64
 }
 
 // Stats returns the Options' counters.
 func (o *Options) Stats() Stats {
-	st := Stats{Retries: map[string]uint64{}, RetriesRefused: o.refused.Load(), Ejections: o.h.ejects.Load()}
+	st := Stats{Retries: map[string]uint64{}, RetriesRefused: o.refused.Load(), Ejections: o.h.ejects.Load(), Drains: o.h.drains.Load()}
 	for r := range numReasons {
 		if n := o.retries[r].Load(); n > 0 {
 			st.Retries[r.String()] = n
@@ -239,7 +243,7 @@ func (o *Options) Stats() Stats {
 
 // String formats s on one line.
 func (s Stats) String() string {
-	return fmt.Sprintf("retries %v, refused %d, ejections %d", s.Retries, s.RetriesRefused, s.Ejections)
+	return fmt.Sprintf("retries %v, refused %d, ejections %d, drains %d", s.Retries, s.RetriesRefused, s.Ejections, s.Drains)
 }
 
 var _ = time.Second
