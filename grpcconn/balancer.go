@@ -324,11 +324,12 @@ type picker struct {
 
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	n := uint32(len(p.ready))
-	start := p.next.Add(1)
-	ch := &p.ready[start%n]
-	if !p.b.panicked.Load() {
-		for i := range n {
-			if c := &p.ready[(start+i)%n]; !c.ep.ejected.Load() {
+	ch := &p.ready[p.next.Add(1)%n]
+	if ch.ep.ejected.Load() && !p.b.panicked.Load() {
+		// Skipping advances the shared counter too, so the backends after
+		// an ejected one do not inherit its share.
+		for range n - 1 {
+			if c := &p.ready[p.next.Add(1)%n]; !c.ep.ejected.Load() {
 				ch = c
 				break
 			}

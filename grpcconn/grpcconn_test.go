@@ -102,3 +102,50 @@ func TestBreakerOpenFailsFastNamingTarget(t *testing.T) {
 	}
 	t.Logf("open breaker answered in %v: %v", took, err)
 }
+
+// TestAttemptTimeoutRetriesOnlyIdempotent: a backend holds every call for
+// 300ms; with a 50ms attempt timeout, a method declared idempotent is
+// retried (the server sees 3 attempts), any other is not (1 attempt), and
+// both end with DEADLINE_EXCEEDED naming the attempt timeout. Plain grpc-go
+// has no attempt timeout: its call waits for the 300ms answer.
+func TestAttemptTimeoutRetriesOnlyIdempotent(t *testing.T) {
+	t.Parallel()
+	srv := newEchoServer(t, "slow")
+	srv.setDelay(300 * time.Millisecond)
+	c := herzClient(t, srv.addr, grpcconn.Config{
+		AttemptTimeout: 50 * time.Millisecond,
+		DisableBreaker: true,
+		Retry:          grpcconn.RetryConfig{Idempotent: func(m string) bool { return m == unaryMethod }},
+	})
+	plain := plainClient(t, srv.addr, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := callUnary(ctx, c, "warm", "warm"); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("warm-up: %v", err)
+	}
+	srv.takeCalls("herz")
+	start := time.Now()
+	err := callUnary(ctx, c, "herz", "idem")
+	took := time.Since(start)
+	if status.Code(err) != codes.DeadlineExceeded || !contains(err.Error(), "attempt timeout of 50ms") {
+		t.Fatalf("idempotent: %v", err)
+	}
+	if n := srv.takeCalls("herz"); n != 3 {
+		t.Errorf("idempotent method: server saw %d attempts, want 3 (2 retries)", n)
+	}
+	pstart := time.Now()
+	perr := callUnary(ctx, plain, "plain", "plain")
+	t.Logf("herz gave up after %v (%v); plain grpc-go answered after %v (%v)", took.Round(time.Millisecond), err, time.Since(pstart).Round(time.Millisecond), perr)
+
+	c2 := herzClient(t, srv.addr, grpcconn.Config{AttemptTimeout: 50 * time.Millisecond, DisableBreaker: true})
+	if err := callUnary(ctx, c2, "warm", "warm2"); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("warm-up: %v", err)
+	}
+	srv.takeCalls("herz2")
+	if err := callUnary(ctx, c2, "herz2", "once"); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("not idempotent: %v", err)
+	}
+	if n := srv.takeCalls("herz2"); n != 1 {
+		t.Errorf("non-idempotent method: server saw %d attempts, want 1", n)
+	}
+}

@@ -138,7 +138,7 @@ func (s *echoServer) unary(_ any, ctx context.Context, dec func(any) error, _ gr
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md["client"]) > 0 {
 		client = md["client"][0]
 	}
-	if r := s.failRatio.Load(); r > 0 && s.failSeq.Add(1)*r%1000 < r {
+	if r := s.failRatio.Load(); r >= 1000 || r > 0 && s.failSeq.Add(1)*r%1000 < r {
 		// Deterministic: r/1000 of the calls, spread evenly.
 		s.mu.Lock()
 		s.byPeer[client]++

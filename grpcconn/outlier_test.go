@@ -156,3 +156,43 @@ func TestOutlierEjectionMovesTrafficAway(t *testing.T) {
 		t.Errorf("herz callers saw more errors (%.3f%%) than plain grpc-go's (%.3f%%)", 100*herzErrRate, 100*plainErrRate)
 	}
 }
+
+// TestOutlierNeverEjectsAll: when every backend fails every call, herz
+// ejects at most MaxEjectedShare of them (here one of three) and keeps
+// sending to the others; its callers see no more errors than plain grpc-go
+// round_robin's.
+func TestOutlierNeverEjectsAll(t *testing.T) {
+	t.Parallel()
+	srvs := threeBackends(t)
+	for _, s := range srvs {
+		s.setFailRatio(1)
+	}
+	rh, ropt := resolverFor(srvs)
+	herz := herzClient(t, rh.Scheme()+":///backends", grpcconn.Config{
+		Retry:          grpcconn.RetryConfig{MaxRetries: grpcconn.NoRetries},
+		DisableBreaker: true,
+	}, ropt)
+	rp, popt := resolverFor(srvs)
+	plain := plainClient(t, rp.Scheme()+":///backends", "round_robin", popt)
+	hl, pl := startLoad(herz, "herz"), startLoad(plain, "plain")
+	time.Sleep(time.Second)
+	shares(srvs, "herz")
+	time.Sleep(time.Second)
+	h := shares(srvs, "herz")
+	hl.end()
+	pl.end()
+	used := 0
+	for _, n := range h {
+		if n > 0 {
+			used++
+		}
+	}
+	t.Logf("all failing: herz calls per backend in the last second %v, %v; errors herz %d/%d, plain %d/%d",
+		h, herz.Options().Stats(), hl.errs.Load(), hl.calls.Load(), pl.errs.Load(), pl.calls.Load())
+	if used < 2 {
+		t.Errorf("herz used %d of 3 backends: more than MaxEjectedShare ejected", used)
+	}
+	if hl.errs.Load() != hl.calls.Load() || pl.errs.Load() != pl.calls.Load() {
+		t.Errorf("every call should fail in this scenario")
+	}
+}
