@@ -19,6 +19,54 @@ import (
 	"github.com/herz-go/herz/grpcconn"
 )
 
+// TestAggressiveKeepaliveNoTooManyPings: the server enforces grpc-go's
+// default keepalive policy (MinTime 5 min); both clients ask for pings every
+// 10s (grpc-go's minimum) during a quiet 45s server stream. Plain grpc-go's
+// third early ping draws GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and the
+// stream dies; herz raises the interval to the servers' minimum and relies
+// on TCP keepalive and TCP_USER_TIMEOUT for dead peers: no GOAWAY, the
+// stream lives. (45s of wall time: the scenario starts before t.Parallel,
+// so the other tests run meanwhile.)
+func TestAggressiveKeepaliveNoTooManyPings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("45s: skipped with -short")
+	}
+	herzSrv := newEchoServer(t, "herz", grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{}))
+	plainSrv := newEchoServer(t, "plain", grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{}))
+	aggressive := keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}
+	herz := herzClient(t, herzSrv.addr, grpcconn.Config{Keepalive: grpcconn.KeepaliveConfig{Time: aggressive.Time, Timeout: aggressive.Timeout}})
+	plain := plainClient(t, plainSrv.addr, "", grpc.WithKeepaliveParams(aggressive))
+
+	// The server sends its headers at once and nothing else for 45s: the
+	// clients' keepalive pings start after 10s of silence.
+	var wg sync.WaitGroup
+	errs := map[string]error{}
+	var mu sync.Mutex
+	for name, cc := range map[string]grpc.ClientConnInterface{"herz": herz, "plain": plain} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+			defer cancel()
+			err := quietStream(ctx, cc, 45*time.Second)
+			mu.Lock()
+			errs[name] = err
+			mu.Unlock()
+		}()
+	}
+	// Start the 45s scenario first, then let the other tests run meanwhile.
+	t.Parallel()
+	wg.Wait()
+	t.Logf("herz: %v (GOAWAYs %d, too_many_pings %d); plain grpc-go: %v (GOAWAYs %d, too_many_pings %d)",
+		errs["herz"], herzSrv.goaways.Load(), herzSrv.tooManyPings.Load(), errs["plain"], plainSrv.goaways.Load(), plainSrv.tooManyPings.Load())
+	if errs["herz"] != nil || herzSrv.tooManyPings.Load() != 0 {
+		t.Errorf("herz: %v, %d too_many_pings GOAWAYs; want none", errs["herz"], herzSrv.tooManyPings.Load())
+	}
+	if plainSrv.tooManyPings.Load() == 0 {
+		t.Errorf("plain grpc-go got no too_many_pings GOAWAY: the scenario does not test anything")
+	}
+}
+
 // TestRestartFastUnavailableNoDuplicates is P14 and P10 for gRPC: a server
 // is stopped for 2s and restarted on the same port while a herz client and
 // a plain grpc-go client call it. While it is down, calls fail fast with
@@ -107,53 +155,6 @@ func TestRestartFastUnavailableNoDuplicates(t *testing.T) {
 	}
 	if d := srv.duplicates(); d != 0 {
 		t.Errorf("%d requests executed more than once", d)
-	}
-}
-
-// TestAggressiveKeepaliveNoTooManyPings: the server enforces grpc-go's
-// default keepalive policy (MinTime 5 min); both clients ask for pings every
-// 10s (grpc-go's minimum) during a quiet 45s server stream. Plain grpc-go's
-// third early ping draws GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and the
-// stream dies; herz raises the interval to the servers' minimum and relies
-// on TCP keepalive and TCP_USER_TIMEOUT for dead peers: no GOAWAY, the
-// stream lives. (45s of wall time, run in parallel with the other tests.)
-func TestAggressiveKeepaliveNoTooManyPings(t *testing.T) {
-	if testing.Short() {
-		t.Skip("45s: skipped with -short")
-	}
-	t.Parallel()
-	herzSrv := newEchoServer(t, "herz", grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{}))
-	plainSrv := newEchoServer(t, "plain", grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{}))
-	aggressive := keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}
-	herz := herzClient(t, herzSrv.addr, grpcconn.Config{Keepalive: grpcconn.KeepaliveConfig{Time: aggressive.Time, Timeout: aggressive.Timeout}})
-	plain := plainClient(t, plainSrv.addr, "", grpc.WithKeepaliveParams(aggressive))
-
-	// The server stream sends every 200ms, so pings only start once it is
-	// quiet: the stream asks for 0s of messages and then the client waits on
-	// a unary call that the server holds for 45s.
-	var wg sync.WaitGroup
-	errs := map[string]error{}
-	var mu sync.Mutex
-	for name, cc := range map[string]grpc.ClientConnInterface{"herz": herz, "plain": plain} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-			defer cancel()
-			err := quietStream(ctx, cc, 45*time.Second)
-			mu.Lock()
-			errs[name] = err
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	t.Logf("herz: %v (GOAWAYs %d, too_many_pings %d); plain grpc-go: %v (GOAWAYs %d, too_many_pings %d)",
-		errs["herz"], herzSrv.goaways.Load(), herzSrv.tooManyPings.Load(), errs["plain"], plainSrv.goaways.Load(), plainSrv.tooManyPings.Load())
-	if errs["herz"] != nil || herzSrv.tooManyPings.Load() != 0 {
-		t.Errorf("herz: %v, %d too_many_pings GOAWAYs; want none", errs["herz"], herzSrv.tooManyPings.Load())
-	}
-	if plainSrv.tooManyPings.Load() == 0 {
-		t.Errorf("plain grpc-go got no too_many_pings GOAWAY: the scenario does not test anything")
 	}
 }
 

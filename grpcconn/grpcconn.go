@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -245,5 +244,3 @@ func (o *Options) Stats() Stats {
 func (s Stats) String() string {
 	return fmt.Sprintf("retries %v, refused %d, ejections %d, drains %d", s.Retries, s.RetriesRefused, s.Ejections, s.Drains)
 }
-
-var _ = time.Second

@@ -161,13 +161,9 @@ func (s *echoServer) unary(_ any, ctx context.Context, dec func(any) error, _ gr
 
 // stream sends the request back every 200ms for the duration it names.
 func (s *echoServer) stream(_ any, ss grpc.ServerStream) error {
-	var req []byte
-	if err := ss.RecvMsg(&req); err != nil {
-		return err
-	}
-	d, err := time.ParseDuration(string(req))
+	req, d, err := recvDuration(ss)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return err
 	}
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
@@ -186,13 +182,9 @@ func (s *echoServer) stream(_ any, ss grpc.ServerStream) error {
 // quiet sends its headers, stays silent for the duration the request
 // names, then sends the request back once.
 func (s *echoServer) quiet(_ any, ss grpc.ServerStream) error {
-	var req []byte
-	if err := ss.RecvMsg(&req); err != nil {
-		return err
-	}
-	d, err := time.ParseDuration(string(req))
+	req, d, err := recvDuration(ss)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return err
 	}
 	if err := ss.SendHeader(nil); err != nil {
 		return err
@@ -203,6 +195,19 @@ func (s *echoServer) quiet(_ any, ss grpc.ServerStream) error {
 		return ss.Context().Err()
 	}
 	return ss.SendMsg(&req)
+}
+
+// recvDuration reads a stream's request, a duration such as "3s".
+func recvDuration(ss grpc.ServerStream) ([]byte, time.Duration, error) {
+	var req []byte
+	if err := ss.RecvMsg(&req); err != nil {
+		return nil, 0, err
+	}
+	d, err := time.ParseDuration(string(req))
+	if err != nil {
+		return nil, 0, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return req, d, nil
 }
 
 // duplicates returns how many requests were executed more than once.

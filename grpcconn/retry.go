@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/herz-go/herz/breaker"
 	"github.com/herz-go/herz/dialer"
 	"github.com/herz-go/herz/internal/retry"
 	"github.com/herz-go/herz/internal/telemetry"
@@ -182,17 +181,44 @@ func (o *Options) retryable(kind attemptKind, method string, attempt int) (reaso
 	return 0, false // conservatively
 }
 
+// allow asks target's breaker for an attempt: done (nil when the breaker
+// is disabled) reports its result.
+func (o *Options) allow(target string) (done func(error), err error) {
+	if o.breakers == nil {
+		return nil, nil
+	}
+	if done, err = o.breakers.Allow(target); err != nil {
+		return nil, &OpenError{Target: target, Err: err}
+	}
+	return done, nil
+}
+
+// wait prepares retry number attempt: it checks that the backoff fits in
+// the caller's deadline and that the budget allows it, counts it and
+// sleeps. It reports false when the last result must be returned instead.
+func (o *Options) wait(ctx context.Context, target string, r reason, attempt int) bool {
+	delay := o.s.policy.Delay(attempt)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+		return false // the retry could not happen in time
+	}
+	if !o.budget.Withdraw() {
+		o.refused.Add(1)
+		o.rec.RetryRefused(ctx, telemetry.ComponentGRPC, target)
+		return false
+	}
+	o.retries[r].Add(1)
+	o.rec.Retry(ctx, telemetry.ComponentGRPC, target, r.String())
+	return retry.Sleep(ctx, delay) == nil
+}
+
 // unary is the unary client interceptor: breaker, attempt timeout, retries.
 func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	target := cc.Target()
 	o.budget.Deposit()
 	for attempt := 1; ; attempt++ {
-		var done func(error)
-		if o.breakers != nil {
-			var err error
-			if done, err = o.breakers.Allow(target); err != nil {
-				return &OpenError{Target: target, Err: err}
-			}
+		done, err := o.allow(target)
+		if err != nil {
+			return err
 		}
 		c := newCall(ctx, o.h, false)
 		var actx context.Context = c
@@ -203,7 +229,7 @@ func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *
 			ours = !ok || time.Until(dl) > o.s.AttemptTimeout
 			actx, cancel = context.WithTimeout(c, o.s.AttemptTimeout)
 		}
-		err := invoker(actx, method, req, reply, cc, opts...)
+		err = invoker(actx, method, req, reply, cc, opts...)
 		timedOut := false
 		if cancel != nil {
 			// The server may report the deadline (grpc-timeout) a moment
@@ -220,21 +246,7 @@ func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *
 			done(breakerOutcome(kind, err))
 		}
 		r, ok := o.retryable(kind, method, attempt)
-		if !ok {
-			return err
-		}
-		delay := o.s.policy.Delay(attempt)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
-			return err // the retry could not happen in time
-		}
-		if !o.budget.Withdraw() {
-			o.refused.Add(1)
-			o.rec.RetryRefused(ctx, telemetry.ComponentGRPC, target)
-			return err
-		}
-		o.retries[r].Add(1)
-		o.rec.Retry(ctx, telemetry.ComponentGRPC, target, r.String())
-		if retry.Sleep(ctx, delay) != nil {
+		if !ok || !o.wait(ctx, target, r, attempt) {
 			return err
 		}
 	}
@@ -247,12 +259,9 @@ func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cl
 	target := cc.Target()
 	o.budget.Deposit()
 	for attempt := 1; ; attempt++ {
-		var done func(error)
-		if o.breakers != nil {
-			var err error
-			if done, err = o.breakers.Allow(target); err != nil {
-				return nil, &OpenError{Target: target, Err: err}
-			}
+		done, err := o.allow(target)
+		if err != nil {
+			return nil, err
 		}
 		cs, err := streamer(newCall(ctx, o.h, true), desc, cc, method, opts...)
 		if err == nil {
@@ -265,21 +274,7 @@ func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cl
 		if done != nil {
 			done(context.Canceled) // as kindNotSent: grpc-go fails these fast
 		}
-		if !notStarted || attempt > o.s.maxRetries {
-			return nil, err
-		}
-		delay := o.s.policy.Delay(attempt)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
-			return nil, err
-		}
-		if !o.budget.Withdraw() {
-			o.refused.Add(1)
-			o.rec.RetryRefused(ctx, telemetry.ComponentGRPC, target)
-			return nil, err
-		}
-		o.retries[reasonStreamNotStarted].Add(1)
-		o.rec.Retry(ctx, telemetry.ComponentGRPC, target, reasonStreamNotStarted.String())
-		if retry.Sleep(ctx, delay) != nil {
+		if !notStarted || attempt > o.s.maxRetries || !o.wait(ctx, target, reasonStreamNotStarted, attempt) {
 			return nil, err
 		}
 	}
@@ -306,8 +301,6 @@ func (e *OpenError) Unwrap() error { return e.Err }
 // GRPCStatus returns codes.Unavailable with the error's message, so that
 // status.Code and status.FromError see it as a gRPC status.
 func (e *OpenError) GRPCStatus() *status.Status { return status.New(codes.Unavailable, e.Error()) }
-
-var _ = breaker.ErrOpen
 
 // lendForLife marks a gRPC transport's connection as multiplexed: lent for
 // its whole life, never closed by herz for its age or idleness.
