@@ -59,7 +59,10 @@ type Config struct {
 	// service config.
 	Outlier OutlierConfig
 	// DisableBalancer leaves the load-balancing policy to the target's
-	// service config or grpc-go's default (pick_first).
+	// service config or grpc-go's default (pick_first). Without herz's
+	// balancer there is no outlier ejection and no drain at
+	// Dialer.MaxLifetime (connections then live until grpc-go or the server
+	// closes them).
 	DisableBalancer bool
 
 	// Dialer configures the herz [dialer.Dialer] the connections are made

@@ -52,7 +52,7 @@
 // # Retries
 //
 // The unary interceptor retries an attempt only when the server cannot have
-// executed it (see Options.retryable's ladder):
+// executed it (the first rule that matches decides):
 //
 //   - no stream was created on a connection (no ready backend, a connection
 //     closed before the stream started): "not_sent";
