@@ -96,9 +96,10 @@ type outlierBalancer struct {
 	holding   bool           // a recycle is in progress: hold picker updates back
 	held      balancer.State // the last state held back
 
-	// topMu serializes the calls into endpointsharding's top-down methods:
-	// grpc-go's (serialized by grpc-go) and recycle's (from a timer). It is
-	// taken before mu, and never by updateState.
+	// topMu serializes every call into endpointsharding and its leaves:
+	// grpc-go's (serialized by grpc-go's serializer), the leaves' subchannel
+	// callbacks (see wrappedCC.NewSubConn) and recycle's (from a timer). It
+	// is taken before mu, and never by updateState.
 	topMu    sync.Mutex
 	resolved resolver.State // the last resolver state, guarded by topMu
 }
@@ -127,12 +128,29 @@ type wrappedCC struct {
 // picker.
 func (w wrappedCC) UpdateState(s balancer.State) { w.b.updateState(s) }
 
+// NewSubConn makes the pick_first leaves' subchannel state callbacks (which
+// grpc-go runs on its serializer) take topMu, so that they never run
+// concurrently with a recycle's calls into the same leaves.
+func (w wrappedCC) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
+	if l := opts.StateListener; l != nil {
+		b := w.b
+		opts.StateListener = func(s balancer.SubConnState) {
+			b.topMu.Lock()
+			defer b.topMu.Unlock()
+			l(s)
+		}
+	}
+	return w.ClientConn.NewSubConn(addrs, opts)
+}
+
 func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	if c, ok := s.BalancerConfig.(*lbConfig); ok {
 		oc := c.OutlierConfig
 		b.cfg.Store(&oc)
 	}
-	rs := pickfirst.EnableHealthListener(s.ResolverState)
+	// pickfirst.EnableHealthListener is not set: health updates would reach
+	// the leaves outside topMu (and herz_outlier does its own health).
+	rs := s.ResolverState
 	b.topMu.Lock()
 	defer b.topMu.Unlock()
 	b.resolved = rs
