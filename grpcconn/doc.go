@@ -68,12 +68,18 @@
 // the caller's deadline and are bounded by a retry budget (20% of calls plus
 // 10/s) shared by every call made with the same [Options].
 //
-// herz's interceptor is the one retry layer: the default service config sets
-// no grpc-go retryPolicy, because grpc-go's retries UNAVAILABLE whenever no
-// response header arrived, including after a request was executed and the
-// connection died, and because two layers multiply attempts. grpc-go's
-// transparent retry of streams the server provably never processed
-// (GOAWAY above the stream, REFUSED_STREAM) stays on: it never duplicates.
+// herz's interceptor is the one retry layer: the default service config
+// sets no grpc-go retryPolicy, and grpc.WithDisableRetry turns off any
+// retryPolicy a resolver's service config would bring (two layers multiply
+// attempts). grpc-go's retryPolicy could not be the layer: it retries a
+// retryable code whenever no response header arrived (its TrailersOnly
+// check is also true for a stream whose connection died after the request
+// was sent), so it may re-run an executed call. grpc-go's transparent retry
+// of streams that never reached a server or that the server provably did
+// not process (GOAWAY above the stream, REFUSED_STREAM) stays on: grpc-go
+// checks it before WithDisableRetry, and it never duplicates. With
+// Retry.MaxRetries set to [NoRetries], herz does not disable grpc-go's
+// retries, so a service config's retryPolicy applies instead.
 //
 // [Config.AttemptTimeout] bounds each unary attempt (grpc-go has no such
 // option: grpc-go#2260, #6811); a timed-out attempt ends with

@@ -157,6 +157,13 @@ func (o *Options) build() []grpc.DialOption {
 		grpc.WithChainUnaryInterceptor(o.unary),
 		grpc.WithChainStreamInterceptor(o.stream),
 	}
+	if s.maxRetries > 0 {
+		// One retry layer: grpc-go's configurable retry (a retryPolicy in a
+		// service config, from the resolver too) is turned off while herz
+		// retries. grpc-go's transparent retry of streams that never reached
+		// a server stays on (grpc-go checks it before this option).
+		opts = append(opts, grpc.WithDisableRetry())
+	}
 	if !s.DisableBalancer {
 		js, err := json.Marshal(s.Outlier)
 		if err != nil {

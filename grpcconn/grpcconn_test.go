@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -147,5 +148,36 @@ func TestAttemptTimeoutRetriesOnlyIdempotent(t *testing.T) {
 	}
 	if n := srv.takeCalls("herz2"); n != 1 {
 		t.Errorf("non-idempotent method: server saw %d attempts, want 1", n)
+	}
+}
+
+// TestOneRetryLayer: a service config with a grpc-go retryPolicy (5
+// attempts on UNAVAILABLE) and a server that answers UNAVAILABLE to every
+// call: through herz the server sees 3 attempts per call (herz's 2 retries,
+// grpc-go's retry off), not 3 × 5; plain grpc-go with the same service
+// config makes its 5.
+func TestOneRetryLayer(t *testing.T) {
+	t.Parallel()
+	srv := newEchoServer(t, "unavailable")
+	srv.setFailRatio(1)
+	const sc = `{"loadBalancingConfig":[{"herz_outlier":{}}],"methodConfig":[{"name":[{"service":"herz.test.Echo"}],` +
+		`"retryPolicy":{"maxAttempts":5,"initialBackoff":"0.01s","maxBackoff":"0.05s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
+	herz := herzClient(t, srv.addr, grpcconn.Config{DisableBreaker: true}, grpc.WithDefaultServiceConfig(sc))
+	plain := plainClient(t, srv.addr, "", grpc.WithDefaultServiceConfig(sc))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := callUnary(ctx, herz, "herz", "x"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("herz: %v", err)
+	}
+	if err := callUnary(ctx, plain, "plain", "y"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("plain: %v", err)
+	}
+	h, p := srv.takeCalls("herz"), srv.takeCalls("plain")
+	t.Logf("attempts the server saw for one call: herz %d, plain grpc-go with the retryPolicy %d", h, p)
+	if h != 3 {
+		t.Errorf("herz: %d attempts, want 3 (one retry layer)", h)
+	}
+	if h > p {
+		t.Errorf("herz made more attempts (%d) than plain grpc-go (%d)", h, p)
 	}
 }
