@@ -196,3 +196,35 @@ func TestOutlierNeverEjectsAll(t *testing.T) {
 		t.Errorf("every call should fail in this scenario")
 	}
 }
+
+// TestOutlierPanicModeUsesEjectedBackends: with one of three backends
+// ejected (failing every call), stopping a second leaves one usable backend
+// of three, below the 50% panic threshold: herz then spreads calls over
+// every ready backend again, ejected or not, instead of piling them onto
+// the last one (Envoy's panic mode).
+func TestOutlierPanicModeUsesEjectedBackends(t *testing.T) {
+	t.Parallel()
+	srvs := threeBackends(t)
+	srvs[2].setFailRatio(1)
+	r, ropt := resolverFor(srvs)
+	herz := herzClient(t, r.Scheme()+":///backends", grpcconn.Config{
+		Retry:          grpcconn.RetryConfig{MaxRetries: grpcconn.NoRetries},
+		DisableBreaker: true,
+	}, ropt)
+	l := startLoad(herz, "herz")
+	defer l.end()
+	time.Sleep(time.Second)
+	before := shares(srvs, "herz")
+	srvs[1].stop()
+	time.Sleep(time.Second)
+	shares(srvs, "herz")
+	time.Sleep(time.Second)
+	after := shares(srvs, "herz")
+	t.Logf("calls per backend: all up, one ejected %v; one ejected and one stopped (panic) %v; %v", before, after, herz.Options().Stats())
+	if share(before, 2) > 0.05 {
+		t.Errorf("the failing backend was not ejected: %v", before)
+	}
+	if share(after, 2) < 0.2 {
+		t.Errorf("panic mode: the ejected backend got %.1f%% of the calls, want them spread over both ready backends", 100*share(after, 2))
+	}
+}
