@@ -56,8 +56,11 @@
 //
 //   - no stream was created on a connection (no ready backend, a connection
 //     closed before the stream started): "not_sent";
-//   - the server answered UNAVAILABLE itself (gRPC's status semantics: not
-//     processed): "server_unavailable";
+//   - the server answered UNAVAILABLE before any response header (a
+//     Trailers-Only response, told apart by the Content-Type in its
+//     trailers; gRPC's status semantics: not processed): "server_unavailable".
+//     UNAVAILABLE after response headers means the server had committed: not
+//     retried, as by grpc-go's retryPolicy;
 //   - and, only for methods [RetryConfig.Idempotent] names, a transport
 //     failure after sending or an attempt timeout: "idempotent".
 //

@@ -181,3 +181,38 @@ func TestOneRetryLayer(t *testing.T) {
 		t.Errorf("herz made more attempts (%d) than plain grpc-go (%d)", h, p)
 	}
 }
+
+// TestUnavailableAfterHeadersNotRetried: a server that sent its response
+// headers and then UNAVAILABLE had committed to the call: herz does not
+// retry it (the server executes it once), as plain grpc-go's retryPolicy;
+// an UNAVAILABLE without headers (Trailers-Only) is retried.
+func TestUnavailableAfterHeadersNotRetried(t *testing.T) {
+	t.Parallel()
+	srv := newEchoServer(t, "committed")
+	const sc = `{"methodConfig":[{"name":[{"service":"herz.test.Echo"}],` +
+		`"retryPolicy":{"maxAttempts":3,"initialBackoff":"0.01s","maxBackoff":"0.05s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
+	herz := herzClient(t, srv.addr, grpcconn.Config{DisableBreaker: true})
+	plain := plainClient(t, srv.addr, "", grpc.WithDefaultServiceConfig(sc))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, cc := range map[string]grpc.ClientConnInterface{"herz": herz, "plain": plain} {
+		req, reply := []byte(name+"-committed"), []byte(nil)
+		err := cc.Invoke(ctx, "/herz.test.Echo/Committed", &req, &reply, grpc.ForceCodec(rawCodec{}))
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("%s: %v, want UNAVAILABLE", name, err)
+		}
+	}
+	if d := srv.duplicates(); d != 0 {
+		t.Errorf("%d committed calls executed more than once", d)
+	}
+	if st := herz.Options().Stats(); len(st.Retries) != 0 {
+		t.Errorf("herz retried a committed call: %v", st)
+	}
+	srv.setFailRatio(1)
+	if err := callUnary(ctx, herz, "herz", "trailers-only"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("trailers-only: %v", err)
+	}
+	if st := herz.Options().Stats(); st.Retries["server_unavailable"] != 2 {
+		t.Errorf("a Trailers-Only UNAVAILABLE should be retried twice: %v", st)
+	}
+}

@@ -101,7 +101,10 @@ func (s *echoServer) start(t testing.TB, addr string) {
 	srv.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "herz.test.Echo",
 		HandlerType: (*any)(nil),
-		Methods:     []grpc.MethodDesc{{MethodName: "Unary", Handler: s.unary}},
+		Methods: []grpc.MethodDesc{
+			{MethodName: "Unary", Handler: s.unary},
+			{MethodName: "Committed", Handler: s.committed},
+		},
 		Streams: []grpc.StreamDesc{
 			{StreamName: "Stream", Handler: s.stream, ServerStreams: true},
 			{StreamName: "Quiet", Handler: s.quiet, ServerStreams: true},
@@ -157,6 +160,22 @@ func (s *echoServer) unary(_ any, ctx context.Context, dec func(any) error, _ gr
 		}
 	}
 	return &req, nil
+}
+
+// committed sends response headers, then fails with UNAVAILABLE: the
+// server had committed to the call.
+func (s *echoServer) committed(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	var req []byte
+	if err := dec(&req); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.execs[string(req)]++
+	s.mu.Unlock()
+	if err := grpc.SendHeader(ctx, metadata.Pairs("committed", "yes")); err != nil {
+		return nil, err
+	}
+	return nil, status.Error(codes.Unavailable, "echo: unavailable after the headers")
 }
 
 // stream sends the request back every 200ms for the duration it names.

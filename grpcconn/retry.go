@@ -66,6 +66,7 @@ const (
 	seenPicked uint32 = 1 << iota
 	seenSent
 	seenReceived
+	seenTrailersOnly
 )
 
 func newCall(ctx context.Context, h *hooks, stream bool) *call {
@@ -93,6 +94,13 @@ func (c *call) done(di balancer.DoneInfo) {
 		if di.BytesReceived {
 			bits |= seenReceived
 		}
+		if len(di.Trailer["content-type"]) > 0 {
+			// Content-Type arrives in the response headers; only a
+			// Trailers-Only response (the server's status and no headers
+			// before it) carries it in its trailers (gRPC over HTTP/2
+			// protocol: Trailers-Only = HTTP-Status Content-Type Trailers).
+			bits |= seenTrailersOnly
+		}
 		c.seen.Store(bits)
 	}
 	c.b.done(c.ep, di, lat)
@@ -108,7 +116,8 @@ const (
 	kindOK        attemptKind = iota // success or a status the server sent (not UNAVAILABLE)
 	kindCaller                       // the caller's context ended it
 	kindNotSent                      // UNAVAILABLE before a stream existed on a connection
-	kindServer                       // the server answered UNAVAILABLE
+	kindServer                       // the server answered UNAVAILABLE with no response headers (Trailers-Only)
+	kindCommitted                    // UNAVAILABLE after the server sent response headers
 	kindTransport                    // UNAVAILABLE after the attempt was sent, nothing received
 	kindTimeout                      // the attempt timeout fired
 )
@@ -128,8 +137,10 @@ func classify(ctx context.Context, err error, c *call, timedOut bool) attemptKin
 	switch seen := c.seen.Load(); {
 	case seen&seenPicked == 0 || seen&seenSent == 0:
 		return kindNotSent
-	case seen&seenReceived != 0:
+	case seen&seenTrailersOnly != 0:
 		return kindServer
+	case seen&seenReceived != 0:
+		return kindCommitted
 	}
 	return kindTransport
 }
@@ -166,9 +177,11 @@ func (o *Options) retryable(kind attemptKind, method string, attempt int) (reaso
 		// fast while it reconnects (no WaitForReady).
 		return reasonNotSent, true
 	case kind == kindServer:
-		// The server sent UNAVAILABLE itself: in gRPC's status semantics the
-		// call was not processed (the same rule grpc-go's retryPolicy
-		// applies, A6), and the next attempt may go to another backend.
+		// The server answered UNAVAILABLE before any response header
+		// (Trailers-Only): in gRPC's status semantics the call was not
+		// processed (gRFC A6 retries it too), and the next attempt may go to
+		// another backend. After response headers the server had committed
+		// (kindCommitted): not retried below, as grpc-go's retryPolicy.
 		return reasonServerUnavailable, true
 	case o.s.Retry.Idempotent != nil && o.s.Retry.Idempotent(method):
 		// The request may have reached the server (transport failure after
