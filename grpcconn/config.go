@@ -48,7 +48,11 @@ type Config struct {
 	// Breaker configures the per-target breaker (key: the ClientConn's
 	// target). Default classification: only transport-level failures count
 	// (an attempt sent on a connection that then failed, an attempt
-	// timeout); a status the server sent, even UNAVAILABLE, is an answer.
+	// timeout, an UNAVAILABLE after response headers, which cannot be told
+	// from a connection lost mid-answer); any other status the server sent,
+	// even a Trailers-Only UNAVAILABLE, is an answer. Calls that found no
+	// ready connection count neither way. Breaker.Classify, if set, receives
+	// nil for answers, context.Canceled for those, and the call's error.
 	// While the breaker is open, calls fail at once with
 	// codes.Unavailable naming the target, wrapping [breaker.ErrOpen].
 	Breaker breaker.Config
