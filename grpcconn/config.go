@@ -113,7 +113,7 @@ type KeepaliveConfig struct {
 }
 
 // BackoffConfig is the reconnect backoff (grpc-go's backoff.Config). The
-// zero value is 100ms × 1.6^n, capped at 800ms, ±20% jitter: a restarted
+// zero value is 100ms × 1.6^n, capped at 500ms, ±20% jitter: a restarted
 // server is reached again within a second (P14).
 type BackoffConfig struct {
 	// BaseDelay is the delay after the first failure. Default 100ms.
@@ -124,7 +124,7 @@ type BackoffConfig struct {
 	// Jitter spreads each delay over ±Jitter of it. Default 0.2; must be in
 	// [0,1).
 	Jitter float64
-	// MaxDelay caps the delay before jitter. Default 800ms; must not be
+	// MaxDelay caps the delay before jitter. Default 500ms; must not be
 	// below BaseDelay.
 	MaxDelay time.Duration
 }
@@ -237,7 +237,7 @@ const (
 	defaultBaseDelay        = 100 * time.Millisecond
 	defaultMultiplier       = 1.6
 	defaultBackoffJitter    = 0.2
-	defaultMaxDelay         = 800 * time.Millisecond
+	defaultMaxDelay         = 500 * time.Millisecond
 	defaultConsecutive      = 5
 	defaultInterval         = time.Second
 	defaultMinRequests      = 10

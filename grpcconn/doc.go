@@ -29,7 +29,7 @@
 // address may recycle each other's (a drain too early, never a cut).
 //
 // The dialer's per-address breaker is off here: grpc-go's reconnect backoff
-// (Config.Backoff: 100ms × 1.6^n, capped at 800ms, ±20%) already holds a
+// (Config.Backoff: 100ms × 1.6^n, capped at 500ms, ±20%) already holds a
 // failing address off, and the two in series would delay the first success
 // after a restart. ConnectParams.MinConnectTimeout is 5s (grpc-go: 20s), so a
 // reconnect into a blackhole fails within the dead-peer bound.
