@@ -54,8 +54,10 @@
 // The unary interceptor retries an attempt only when the server cannot have
 // executed it (the first rule that matches decides):
 //
-//   - no stream was created on a connection (no ready backend, a connection
-//     closed before the stream started): "not_sent";
+//   - a connection was picked but no stream was created on it (it closed
+//     in between): "not_sent". When no backend has a ready connection,
+//     grpc-go fails the call at once while it reconnects, and herz does not
+//     retry it either: "fast UNAVAILABLE" during an outage;
 //   - the server answered UNAVAILABLE before any response header (a
 //     Trailers-Only response, told apart by the Content-Type in its
 //     trailers; gRPC's status semantics: not processed): "server_unavailable".

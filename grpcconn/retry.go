@@ -115,7 +115,8 @@ type attemptKind uint8
 const (
 	kindOK        attemptKind = iota // success or a status the server sent (not UNAVAILABLE)
 	kindCaller                       // the caller's context ended it
-	kindNotSent                      // UNAVAILABLE before a stream existed on a connection
+	kindNoConn                       // UNAVAILABLE from the picker: no ready connection (grpc-go fails fast)
+	kindNotSent                      // UNAVAILABLE before a stream existed on the picked connection
 	kindServer                       // the server answered UNAVAILABLE with no response headers (Trailers-Only)
 	kindCommitted                    // UNAVAILABLE after the server sent response headers
 	kindTransport                    // UNAVAILABLE after the attempt was sent, nothing received
@@ -135,7 +136,9 @@ func classify(ctx context.Context, err error, c *call, timedOut bool) attemptKin
 		return kindOK
 	}
 	switch seen := c.seen.Load(); {
-	case seen&seenPicked == 0 || seen&seenSent == 0:
+	case seen&seenPicked == 0:
+		return kindNoConn
+	case seen&seenSent == 0:
 		return kindNotSent
 	case seen&seenTrailersOnly != 0:
 		return kindServer
@@ -152,7 +155,7 @@ func breakerOutcome(kind attemptKind, err error) error {
 	switch kind {
 	case kindOK, kindServer:
 		return nil
-	case kindCaller, kindNotSent:
+	case kindCaller, kindNoConn, kindNotSent:
 		// grpc-go already fails calls fast while no connection is ready:
 		// counting them would hold the target off after it is back (P14).
 		return context.Canceled
@@ -170,11 +173,16 @@ func (o *Options) retryable(kind attemptKind, method string, attempt int) (reaso
 	case kind == kindOK, kind == kindCaller:
 		// An answer, or the caller gave up: nobody waits for a retry.
 		return 0, false
+	case kind == kindNoConn:
+		// No backend has a ready connection: grpc-go fails the call at once
+		// (no WaitForReady) while it reconnects with its own backoff. A retry
+		// would only make the caller wait longer for the same answer.
+		return 0, false
 	case kind == kindNotSent:
-		// No stream was created on a connection (no ready backend, the
-		// connection closed before the stream started): the server never saw
-		// the call, so even a non-idempotent one is safe. grpc-go fails these
-		// fast while it reconnects (no WaitForReady).
+		// A connection was picked but no stream was created on it (it closed
+		// between the pick and the stream): the server never saw the call,
+		// so even a non-idempotent one is safe, and another connection or
+		// backend is likely ready.
 		return reasonNotSent, true
 	case kind == kindServer:
 		// The server answered UNAVAILABLE before any response header
