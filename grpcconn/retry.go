@@ -84,24 +84,24 @@ func (c *call) Value(k any) any {
 }
 
 func (c *call) done(di balancer.DoneInfo) {
-	lat := time.Duration(-1)
+	bits := seenPicked
+	if di.BytesSent {
+		bits |= seenSent
+	}
+	if di.BytesReceived {
+		bits |= seenReceived
+	}
+	if len(di.Trailer["content-type"]) > 0 {
+		// Content-Type arrives in the response headers; only a
+		// Trailers-Only response (the server's status and no headers
+		// before it) carries it in its trailers (gRPC over HTTP/2
+		// protocol: Trailers-Only = HTTP-Status Content-Type Trailers).
+		bits |= seenTrailersOnly
+	}
+	c.seen.Store(bits)
+	lat := time.Duration(-1) // a stream's duration says nothing of the backend's speed
 	if !c.stream {
 		lat = time.Since(c.start)
-		bits := seenPicked
-		if di.BytesSent {
-			bits |= seenSent
-		}
-		if di.BytesReceived {
-			bits |= seenReceived
-		}
-		if len(di.Trailer["content-type"]) > 0 {
-			// Content-Type arrives in the response headers; only a
-			// Trailers-Only response (the server's status and no headers
-			// before it) carries it in its trailers (gRPC over HTTP/2
-			// protocol: Trailers-Only = HTTP-Status Content-Type Trailers).
-			bits |= seenTrailersOnly
-		}
-		c.seen.Store(bits)
 	}
 	c.b.done(c.ep, di, lat)
 	if c.inner != nil {
@@ -284,18 +284,21 @@ func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cl
 		if err != nil {
 			return nil, err
 		}
-		cs, err := streamer(newCall(ctx, o.h, true), desc, cc, method, opts...)
+		c := newCall(ctx, o.h, true)
+		cs, err := streamer(c, desc, cc, method, opts...)
 		if err == nil {
 			if done != nil {
 				done(nil) // the stream reached a server
 			}
 			return cs, nil
 		}
-		notStarted := ctx.Err() == nil && status.Code(err) == codes.Unavailable
+		kind := classify(ctx, err, c, false)
 		if done != nil {
-			done(context.Canceled) // as kindNotSent: grpc-go fails these fast
+			done(breakerOutcome(kind, err))
 		}
-		if !notStarted || attempt > o.s.maxRetries || !o.wait(ctx, target, reasonStreamNotStarted, attempt) {
+		// Only a stream that never existed on a connection is retried: once
+		// it did, its headers may have started a handler.
+		if kind != kindNotSent || attempt > o.s.maxRetries || !o.wait(ctx, target, reasonStreamNotStarted, attempt) {
 			return nil, err
 		}
 	}
