@@ -69,8 +69,7 @@
 // An attempt whose request reached the server and then lost its connection
 // is never retried otherwise (P10: no duplicate executions). The stream
 // interceptor retries only a stream that never existed on the connection it
-// picked
-// ("stream_not_started"). Retries wait a jittered exponential backoff within
+// picked ("stream_not_started"). Retries wait a jittered exponential backoff within
 // the caller's deadline and are bounded by a retry budget (20% of calls plus
 // 10/s) shared by every call made with the same [Options].
 //
