@@ -5,10 +5,19 @@ FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 SOAK    ?= 30s
 
-.PHONY: test vet fmt-check unit demo bench soak fuzz results
+.PHONY: test tidy-check vet fmt-check unit demo bench soak fuzz results
 
-## test: gofmt check, go vet, the race-enabled test suite (integration tests included), short fuzz runs.
-test: fmt-check vet unit fuzz
+## test: go.mod tidy check, gofmt check, go vet, the race-enabled test suite (integration tests included), short fuzz runs.
+test: tidy-check fmt-check vet unit fuzz
+
+## tidy-check: fails when `go mod tidy` would change go.mod or go.sum. It runs
+## `go mod tidy -diff`, which writes nothing and exits non-zero with the diff
+## it would apply (a missing or unused requirement, a wrong "// indirect"
+## marker, a missing or stale go.sum line). Modules needed only by tests and
+## benchmarks are kept by tidy, so they pass. It needs the module cache or
+## the module proxy to load every dependency's go.mod.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "tidy-check: go.mod/go.sum are not tidy (the diff above is what 'go mod tidy' would change)"; exit 1; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // LearnerConfig configures a [Learner]. The zero value is a good production
@@ -60,6 +62,9 @@ const (
 	defaultMargin     = 0.75
 	defaultMaxAge     = time.Hour
 	defaultBurst      = 25 * time.Millisecond
+	// minSample: closes after less idle than this are hang-ups (Connection:
+	// close style), not idle timeouts; they only help recognise a burst.
+	minSample = time.Millisecond
 	// burstSlack: idle ages within this of each other always agree (timer noise).
 	burstSlack = 5 * time.Millisecond
 
@@ -129,21 +134,24 @@ type Learner struct {
 	cfg   LearnerConfig // frozen
 	epoch time.Time     // origin of now(), with a monotonic reading
 
-	// mu guards peers, the LRU list (head, tail and every peer's links and
-	// learning state) and scratch. IdleDeadline and Estimate take it for
-	// reading; they only set peer.ref, which is atomic.
+	// mu guards peers (an LRU cache bounded by MaxPeers: random host names
+	// cannot grow memory without limit), every peer's learning state and
+	// scratch. IdleDeadline and Estimate take it for reading and look peers
+	// up without reordering them; Observe, ObserveHint and Survived move a
+	// peer to the front.
 	mu      sync.RWMutex
-	peers   map[string]*peer
-	head    *peer           // most recently updated
-	tail    *peer           // eviction candidate
+	peers   *simplelru.LRU[string, *peer]
 	scratch []time.Duration // sort buffer for quantiles, len cfg.Samples
 }
 
 // peer is the learning state of one peer. All fields but ref are guarded by
 // Learner.mu.
 type peer struct {
-	key        string
-	prev, next *peer // LRU links; prev is toward head
+	key string
+	// ref is set by readers (IdleDeadline, Estimate) under the read lock:
+	// when the LRU is full, a recently read peer gets a second chance
+	// (CLOCK), so readers never need the write lock.
+	ref atomic.Bool
 
 	samples []time.Duration // ring of recent samples, allocated on the first one
 	pos     int             // next ring slot to write
@@ -159,15 +167,12 @@ type peer struct {
 	// The current burst of samples (see LearnerConfig.BurstWindow): when it
 	// began, its first sample, whether it was found to be a mass close, and
 	// the state to go back to if it is.
+	survived     int // Survived reports in a row since the last sample
 	inBurst      bool
 	burstAt      int64
 	burstFirst   time.Duration
 	burstDiscard bool
 	bak          snapshot
-
-	// ref is set by readers (IdleDeadline, Estimate) under the read lock:
-	// the eviction loop gives a recently read peer a second chance (CLOCK).
-	ref atomic.Bool
 }
 
 // snapshot is the learning state of a peer before a burst of samples.
@@ -196,10 +201,14 @@ func NewLearner(cfg LearnerConfig) (*Learner, error) {
 	if err != nil {
 		return nil, err
 	}
+	peers, err := simplelru.NewLRU[string, *peer](c.MaxPeers, nil)
+	if err != nil {
+		return nil, fmt.Errorf("herz/adaptive: LearnerConfig.MaxPeers: %w", err)
+	}
 	return &Learner{
 		cfg:     c,
 		epoch:   time.Now(),
-		peers:   make(map[string]*peer),
+		peers:   peers,
 		scratch: make([]time.Duration, c.Samples),
 	}, nil
 }
@@ -209,7 +218,9 @@ func (l *Learner) Config() LearnerConfig { return l.cfg }
 
 // Observe records that a connection to peer that had been idle for `idle`
 // was closed by the peer (EOF or RST with no request in flight): a sample of
-// the peer's idle timeout. Zero and negative samples are ignored.
+// the peer's idle timeout. Samples under 1ms are hang-ups, not timeouts: they
+// only count toward recognising a mass close (below). Zero and negative
+// ones are ignored.
 //
 // Re-learning: a sample more than 25 % above or below the current sample
 // estimate is an outlier. One outlier is absorbed by the low quantile; a run
@@ -245,6 +256,10 @@ func (l *Learner) Observe(peer string, idle time.Duration) {
 		p.inBurst, p.burstAt, p.burstFirst, p.burstDiscard = true, now, idle, false
 		p.save()
 	}
+	if idle < minSample {
+		return // a hang-up, not an idle timeout: it only tells a burst apart
+	}
+	p.survived = 0
 	p.addSample(idle, l.cfg, l.scratch)
 	l.recompute(p, now)
 }
@@ -252,7 +267,8 @@ func (l *Learner) Observe(peer string, idle time.Duration) {
 // Survived records that a connection to peer stayed open while idle for
 // `idle`, longer than the peer's learned idle timeout (a probe found it
 // alive): the peer does not close idle connections where herz believed. When
-// idle exceeds the estimate by more than 25 %, the samples are dropped and
+// this happens twice in a row (no idle-close sample in between) with idle
+// exceeding the estimate by more than 25 %, the samples are dropped and
 // the peer is re-learned from its next idle closes (an advertised hint stays
 // unless idle exceeds it too). This is how a deadline learned from a bad
 // sample, which herz then always beats, is corrected.
@@ -260,10 +276,14 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := l.peers[peer]
+	p, _ := l.peers.Get(peer)
 	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.estimate)*(1+relearnTolerance) {
 		return
 	}
+	if p.survived++; p.survived < minRelearnRun {
+		return // one could be a peer slow to close; two in a row are not
+	}
+	p.survived = 0
 	p.clearSamples()
 	if p.hint > 0 && float64(idle) > float64(p.hint)*(1+relearnTolerance) {
 		p.hint = 0
@@ -321,10 +341,11 @@ func (l *Learner) IdleDeadline(peer string) (time.Duration, bool) {
 	return 0, false
 }
 
-// lookup returns peer's state when it has a current estimate, and marks it
-// as recently used. l.mu must be held, for reading at least.
+// lookup returns peer's state when it has a current estimate, without
+// reordering the LRU (readers share the lock). l.mu must be held, for
+// reading at least.
 func (l *Learner) lookup(key string) *peer {
-	p := l.peers[key]
+	p, _ := l.peers.Peek(key)
 	if p == nil {
 		return nil
 	}
@@ -345,82 +366,41 @@ func (l *Learner) now() int64 { return int64(time.Since(l.epoch)) }
 func (l *Learner) Forget(peer string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p := l.peers[peer]; p != nil {
-		l.unlink(p)
-		delete(l.peers, peer)
-	}
+	l.peers.Remove(peer)
 }
 
 // Len returns the number of peers remembered (at most MaxPeers).
 func (l *Learner) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.peers)
+	return l.peers.Len()
 }
 
-// touch returns the state of key, created if needed, moved to the front of
-// the LRU list and reset if it expired. It evicts peers beyond MaxPeers.
-// l.mu must be held.
+// touch returns the state of key, created if needed (forgetting the least
+// recently updated peer beyond MaxPeers), moved to the front of the LRU and
+// reset if it expired. l.mu must be held.
 func (l *Learner) touch(key string, now int64) *peer {
-	p := l.peers[key]
-	if p == nil {
-		p = &peer{key: key}
-		l.peers[key] = p
-		l.pushFront(p)
-		for len(l.peers) > l.cfg.MaxPeers {
-			l.evict(p)
+	p, ok := l.peers.Get(key)
+	if !ok {
+		// Full: give peers read since they were last moved a second
+		// chance before the oldest is forgotten by Add.
+		for n := l.peers.Len(); l.peers.Len() >= l.cfg.MaxPeers && n > 0; n-- {
+			k, old, _ := l.peers.GetOldest()
+			if !old.ref.Load() {
+				break
+			}
+			old.ref.Store(false)
+			l.peers.Get(k) // to the front
 		}
+		p = &peer{key: key}
+		l.peers.Add(key, p)
 		return p
 	}
 	if now >= p.expires {
 		p.clearSamples()
 		p.hint, p.sampleEst, p.estimate, p.deadline = 0, 0, 0, 0
 	}
-	l.unlink(p)
-	l.pushFront(p)
 	return p
-}
-
-// evict forgets the least recently used peer other than keep, giving peers
-// read since they were last moved a second chance (the CLOCK approximation of
-// LRU, so that readers never need the write lock). l.mu must be held.
-func (l *Learner) evict(keep *peer) {
-	for p := l.tail; p != nil; p = l.tail {
-		if p == keep || p.ref.Load() {
-			p.ref.Store(false)
-			l.unlink(p)
-			l.pushFront(p)
-			continue
-		}
-		l.unlink(p)
-		delete(l.peers, p.key)
-		return
-	}
-}
-
-func (l *Learner) pushFront(p *peer) {
-	p.prev, p.next = nil, l.head
-	if l.head != nil {
-		l.head.prev = p
-	}
-	l.head = p
-	if l.tail == nil {
-		l.tail = p
-	}
-}
-
-func (l *Learner) unlink(p *peer) {
-	if p.prev != nil {
-		p.prev.next = p.next
-	} else {
-		l.head = p.next
-	}
-	if p.next != nil {
-		p.next.prev = p.prev
-	} else {
-		l.tail = p.prev
-	}
-	p.prev, p.next = nil, nil
 }
 
 // addSample adds one sample to the ring, applying the re-learning rule. buf

@@ -266,9 +266,10 @@ func TestLearnerSamplesWithinToleranceNeverResetTheRing(t *testing.T) {
 
 func TestLearnerIdleDeadlineIsEstimateTimesMarginAndNeverZero(t *testing.T) {
 	l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1, Margin: 0.5})
-	l.Observe("tiny", 1)
 	l.Observe("normal", 10*time.Second)
-	if d, ok := l.IdleDeadline("tiny"); !ok || d != 1 {
+	tiny := newLearner(t, adaptive.LearnerConfig{MinSamples: 1, Margin: 1e-9})
+	tiny.Observe("tiny", time.Millisecond)
+	if d, ok := tiny.IdleDeadline("tiny"); !ok || d != 1 {
 		t.Fatalf("IdleDeadline(tiny) = %v, %v; want 1ns", d, ok)
 	}
 	if d, ok := l.IdleDeadline("normal"); !ok || d != 5*time.Second {
@@ -490,6 +491,10 @@ func TestLearnerSurvivedDropsAWrongEstimate(t *testing.T) {
 	l.Survived("p", 45*ms) // within 25%: noise
 	if got := estimate(t, l, "p"); got != 40*ms {
 		t.Fatalf("estimate %v, want 40ms kept", got)
+	}
+	l.Survived("p", 80*ms)
+	if got := estimate(t, l, "p"); got != 40*ms {
+		t.Fatalf("estimate %v dropped after one survival, want two in a row", got)
 	}
 	l.Survived("p", 80*ms)
 	if d, ok := l.Estimate("p"); ok {

@@ -5,20 +5,23 @@ import (
 	"net/http"
 
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
+
+	"github.com/herz-go/herz/faultlab"
 )
 
-// httpClient is one HTTP client under test, reduced to what the soak needs.
-type httpClient struct {
-	do        func(*http.Request) (*http.Response, error)
-	closeIdle func() // closes idle connections (before counting leaks)
-	close     func() // releases everything the client owns
-}
-
-// clientKind builds a fresh, isolated client of one kind. build returns a
-// non-empty skip reason when the kind cannot run (yet).
+// clientKind builds a fresh, isolated HTTP client of one kind: the client
+// and a function releasing everything it owns.
 type clientKind struct {
 	name  string
-	build func(tlsCfg *tls.Config) (*httpClient, string)
+	build func(tlsCfg *tls.Config) (*http.Client, func())
+}
+
+// newClient is ck as a faultlab client constructor, so every soak runs on
+// the same faultlab.Run a user's benchmark does.
+func (ck clientKind) newClient(tgt faultlab.Target) (faultlab.Client, error) {
+	c, release := ck.build(tgt.TLSConfig)
+	hc := faultlab.HTTPClient(c)
+	return faultlab.ClientFunc(hc.Do, func() error { release(); return nil }), nil
 }
 
 // httpClients are the clients every HTTP scenario compares, in this order.
@@ -39,26 +42,18 @@ func stdTransport(tlsCfg *tls.Config) *http.Transport {
 }
 
 // newStdlibClient is what most services run today: http.DefaultTransport.
-func newStdlibClient(tlsCfg *tls.Config) (*httpClient, string) {
+func newStdlibClient(tlsCfg *tls.Config) (*http.Client, func()) {
 	tr := stdTransport(tlsCfg)
-	c := &http.Client{Transport: tr}
-	return &httpClient{do: c.Do, closeIdle: tr.CloseIdleConnections, close: tr.CloseIdleConnections}, ""
+	return &http.Client{Transport: tr}, tr.CloseIdleConnections
 }
 
 // newRetryableClient is go-retryablehttp's default client (4 retries, 1s..30s
 // backoff, retries on connection errors and 5xx/429 for every method), with
 // logging off and DefaultTransport's settings.
-func newRetryableClient(tlsCfg *tls.Config) (*httpClient, string) {
+func newRetryableClient(tlsCfg *tls.Config) (*http.Client, func()) {
 	tr := stdTransport(tlsCfg)
 	rc := retryablehttp.NewClient()
 	rc.Logger = nil
 	rc.HTTPClient.Transport = tr
-	do := func(req *http.Request) (*http.Response, error) {
-		rreq, err := retryablehttp.FromRequest(req)
-		if err != nil {
-			return nil, err
-		}
-		return rc.Do(rreq)
-	}
-	return &httpClient{do: do, closeIdle: tr.CloseIdleConnections, close: tr.CloseIdleConnections}, ""
+	return rc.StandardClient(), tr.CloseIdleConnections
 }

@@ -3,18 +3,21 @@ package benchmarks_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"io"
 	"log"
-	"slices"
-	"sync"
+	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/herz-go/herz/faultlab"
 	"github.com/herz-go/herz/internal/testenv"
+	"github.com/herz-go/herz/sqlconn"
+	"github.com/herz-go/herz/sqlconn/mysqlconn"
+	"github.com/herz-go/herz/sqlconn/pgxconn"
 )
 
 func init() {
@@ -37,68 +40,57 @@ var dbKinds = []dbKind{
 	{"backend-kill-mysql", "mysql", testenv.RequireMySQL, testenv.KillIdleMySQL},
 }
 
-// dbClient opens the pool under test, or returns a skip reason.
+// dbClient opens the pool under test; skip says why it cannot run (yet).
 type dbClient struct {
 	name string
-	open func(driver, dsn string) (*sql.DB, string)
+	open func(driver, dsn string) (*sql.DB, error)
+	skip string
 }
 
 var dbClients = []dbClient{
-	{"stdlib", func(driver, dsn string) (*sql.DB, string) {
-		db, err := sql.Open(driver, dsn)
-		if err != nil {
-			return nil, err.Error()
+	{name: "stdlib", open: sql.Open},
+	{name: "herz", open: func(driver, dsn string) (*sql.DB, error) {
+		if driver == "mysql" {
+			return mysqlconn.Open(dsn, sqlconn.Config{})
 		}
-		return db, ""
+		return pgxconn.Open(dsn, sqlconn.Config{})
 	}},
-	{"herz", func(string, string) (*sql.DB, string) { return nil, "sqlconn not implemented yet" }},
-}
-
-// dbResult is what one backend-kill run measured.
-type dbResult struct {
-	ops, errs  int
-	errSamples map[string]int
-	lat        []time.Duration
-	kills      int // sessions killed under the pool
-	rounds     int
-	leakedG    int
-	leakedFDs  int
-}
-
-func (r *dbResult) errRatio() float64 {
-	if r.ops == 0 {
-		return 0
-	}
-	return float64(r.errs) / float64(r.ops)
-}
-
-func (r *dbResult) percentile(q float64) time.Duration {
-	s := soakResult{lat: r.lat}
-	return s.percentile(q)
-}
-
-func (r *dbResult) summary() string {
-	s := fmt.Sprintf("queries=%d errors=%d (%.4f/op) killed=%d in %d rounds p50=%v p99=%v leaked-goroutines=%d leaked-fds=%d",
-		r.ops, r.errs, r.errRatio(), r.kills, r.rounds, r.percentile(0.5).Round(10*time.Microsecond),
-		r.percentile(0.99).Round(10*time.Microsecond), r.leakedG, r.leakedFDs)
-	for k, v := range r.errSamples {
-		s += fmt.Sprintf("\n\t%d× %s", v, k)
-	}
-	return s
 }
 
 const (
 	dbWorkers = 4
-	dbBurst   = 100 * time.Millisecond // queries from every worker, then all connections idle
+	dbPeriod  = 250 * time.Millisecond // a burst of queries, then every connection idles
+	dbBurst   = 100 * time.Millisecond
+	dbKillAt  = 175 * time.Millisecond // into each period: mid-idle
+	dbGap     = 2 * time.Millisecond   // between a worker's queries in a burst
 )
 
-// runDBSoak alternates bursts of queries from dbWorkers goroutines (which
-// fill the pool) with killing every idle session of the pool
-// (pg_terminate_backend / KILL), for d. Each burst after a kill starts on
-// connections whose backend is gone: a caller-visible error there is what
-// P6 forbids.
-func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration) (*dbResult, string) {
+// phase returns how far into its dbPeriod the wall clock is.
+func phase() time.Duration { return time.Duration(time.Now().UnixNano() % int64(dbPeriod)) }
+
+// burstGap spaces queries dbGap apart during a burst and sleeps to the next
+// burst otherwise, so the pool's connections all idle while the fault
+// driver kills their sessions.
+func burstGap(*rand.Rand) time.Duration {
+	if p := phase(); p >= dbBurst {
+		return dbPeriod - p
+	}
+	return dbGap
+}
+
+// runDBSoak runs the backend-kill scenario through faultlab.Soak: the pool
+// reaches the database through a faultlab proxy (its new connections are
+// counted there), its workers query in bursts, and between bursts every
+// idle session of this process is killed (pg_terminate_backend / KILL).
+// Each burst then starts on connections whose backend is gone: a
+// caller-visible error there is what P6 forbids. It returns the result and
+// how many sessions were killed.
+func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration) (*faultlab.Result, int) {
 	dsn := dk.require(tb)
+	upstream, _, err := testenv.RedirectDSN(dk.driver, dsn, "127.0.0.1:1")
+	if err != nil {
+		tb.Fatal(err)
+	}
 	admin, err := sql.Open(dk.driver, dsn)
 	if err != nil {
 		tb.Fatalf("open admin pool: %v", err)
@@ -110,74 +102,62 @@ func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration) (*dbResul
 	if err := admin.PingContext(ctx); err != nil {
 		tb.Fatalf("admin ping: %v", err)
 	}
-	g0, fd0 := testenv.Goroutines(), testenv.OpenFDs()
-	db, skip := cl.open(dk.driver, dsn)
-	if skip != "" {
-		return nil, skip
-	}
-	db.SetMaxOpenConns(dbWorkers)
-	db.SetMaxIdleConns(dbWorkers)
 
-	res := &dbResult{errSamples: map[string]int{}}
-	var mu sync.Mutex
-	start := time.Now()
-	for time.Since(start) < d {
-		res.rounds++
-		var wg sync.WaitGroup
-		burstEnd := time.Now().Add(dbBurst)
-		for range dbWorkers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var lat []time.Duration
-				errs := 0
-				samples := map[string]int{}
-				for time.Now().Before(burstEnd) {
-					qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
-					t0 := time.Now()
-					var one int
-					err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
-					lat = append(lat, time.Since(t0))
-					qcancel()
-					if err != nil {
-						errs++
-						samples[shorten(err.Error())]++
-					}
-					time.Sleep(2 * time.Millisecond)
+	var (
+		kills   atomic.Int64
+		killErr error // written by the fault driver, read after Soak waited for it
+	)
+	sc := faultlab.Scenario{
+		Name:      dk.scenario,
+		Upstreams: []string{upstream},
+		Workers:   dbWorkers,
+		Duration:  d,
+		Gap:       burstGap,
+		Fault: func(ctx context.Context, _ *faultlab.Env) {
+			for {
+				wait := dbKillAt - phase()
+				if wait <= 0 {
+					wait += dbPeriod
 				}
-				mu.Lock()
-				res.ops += len(lat)
-				res.errs += errs
-				res.lat = append(res.lat, lat...)
-				for k, v := range samples {
-					res.errSamples[k] += v
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
 				}
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		if time.Since(start) >= d {
-			break
-		}
-		n, err := dk.kill(ctx, admin)
+				n, err := dk.kill(ctx, admin)
+				if err != nil && ctx.Err() == nil {
+					killErr = err
+					return
+				}
+				kills.Add(int64(n))
+			}
+		},
+	}
+	newClient := func(tgt faultlab.Target) (faultlab.Client, error) {
+		_, viaProxy, err := testenv.RedirectDSN(dk.driver, dsn, tgt.Addrs[0])
 		if err != nil {
-			tb.Fatalf("kill idle sessions: %v", err)
+			return nil, err
 		}
-		res.kills += n
+		db, err := cl.open(dk.driver, viaProxy)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(dbWorkers)
+		db.SetMaxIdleConns(dbWorkers)
+		query := func(ctx context.Context, _ faultlab.Op) error {
+			var one int
+			return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+		}
+		return faultlab.ClientFunc(query, db.Close), nil
 	}
-	slices.Sort(res.lat)
-	db.Close()
-	res.leakedG, res.leakedFDs = settle(g0, fd0)
-	return res, ""
-}
-
-func reportDB(b *testing.B, r *dbResult) {
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(float64(r.ops), "reqs")
-	b.ReportMetric(r.errRatio(), "errors/op")
-	b.ReportMetric(float64(r.kills), "killed")
-	b.ReportMetric(ms(r.percentile(0.5)), "p50-ms")
-	b.ReportMetric(ms(r.percentile(0.99)), "p99-ms")
-	b.ReportMetric(float64(r.leakedG), "leaked-goroutines")
-	b.ReportMetric(float64(r.leakedFDs), "leaked-fds")
+	r, err := faultlab.Soak(ctx, sc, newClient)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if killErr != nil {
+		tb.Fatalf("kill idle sessions: %v", killErr)
+	}
+	return r, int(kills.Load())
 }

@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herz-go/herz/faultlab"
 	"github.com/herz-go/herz/internal/testenv"
 )
 
 // netnsScenarios need a network namespace of their own (iptables DROP,
-// conntrack expiry). testenv.InNetns takes a *testing.T and re-executes the
-// test binary, so they are Test functions that measure and t.Log; their
+// conntrack expiry). faultlab.InNetns takes a *testing.T and re-executes
+// the test binary, so they are Test functions that measure and t.Log; their
 // BenchmarkSoak entries skip and point here.
 var netnsScenarios = []struct{ name, test string }{
 	{"blackhole-h1", "TestSoakBlackhole/h1"},
@@ -36,35 +37,30 @@ func detectCap() time.Duration {
 // nsClient is one client with its own server inside the namespace.
 type nsClient struct {
 	kind clientKind
-	srv  *testenv.HTTPServer
-	c    *httpClient
+	srv  *faultlab.HTTPServer
+	c    faultlab.Client
 }
 
 // nsClients starts a server per client kind (so each can be faulted on its
-// own port) and warms one connection of each client up. Kinds that cannot
-// run are logged and left out.
-func nsClients(t *testing.T, proto testenv.Protocol) []*nsClient {
+// own port) and warms one connection of each client up.
+func nsClients(t *testing.T, proto faultlab.Protocol) []*nsClient {
 	var out []*nsClient
 	for _, ck := range httpClients {
-		srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: proto})
-		c, skip := ck.build(srv.ClientTLSConfig())
-		if skip != "" {
-			t.Logf("%s: skipped: %s", ck.name, skip)
-			continue
-		}
-		t.Cleanup(c.close)
-		req, err := http.NewRequest(http.MethodGet, srv.URL()+"/", nil)
+		srv, err := faultlab.NewHTTPServer(faultlab.HTTPOptions{Protocol: proto})
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := c.do(req)
+		t.Cleanup(func() { _ = srv.Close() })
+		hc, release := ck.build(srv.ClientTLSConfig())
+		t.Cleanup(release)
+		resp, err := hc.Get(srv.URL() + "/")
 		if err != nil {
 			t.Fatalf("%s: warm-up request: %v", ck.name, err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		t.Logf("%s: warm connection speaks %s", ck.name, resp.Proto)
-		out = append(out, &nsClient{kind: ck, srv: srv, c: c})
+		out = append(out, &nsClient{kind: ck, srv: srv, c: faultlab.HTTPClient(hc)})
 	}
 	return out
 }
@@ -82,15 +78,20 @@ func measureAll(t *testing.T, label string, cs []*nsClient) {
 			// retryablehttp), so the error surfaces when the dead connection
 			// is found instead of after a retry that hangs on the blackholed
 			// port's unanswered SYNs.
-			err := doOne(nc.c, "POST", nc.srv.URL()+"/", fmt.Sprintf("%s-%s", label, nc.kind.name), limit)
+			ctx, cancel := context.WithTimeout(context.Background(), limit)
+			defer cancel()
+			err := nc.c.Do(ctx, faultlab.Op{
+				URL: nc.srv.URL() + "/", Addr: nc.srv.Addr(), Method: http.MethodPost,
+				ID: fmt.Sprintf("%s-%s", label, nc.kind.name), Body: []byte("herz"),
+			})
 			el := time.Since(t0)
 			switch {
 			case err == nil:
 				lines[i] = fmt.Sprintf("ok after %dms", el.Milliseconds())
 			case errors.Is(err, context.DeadlineExceeded) && el >= limit-50*time.Millisecond:
-				lines[i] = "NOT detected: still hanging at the " + limit.String() + " cap (" + shorten(err.Error()) + ")"
+				lines[i] = "NOT detected: still hanging at the " + limit.String() + " cap (" + err.Error() + ")"
 			default:
-				lines[i] = fmt.Sprintf("detected: failed after detect-ms=%d: %s", el.Milliseconds(), shorten(err.Error()))
+				lines[i] = fmt.Sprintf("detected: failed after detect-ms=%d: %v", el.Milliseconds(), err)
 			}
 		})
 	}
@@ -107,14 +108,16 @@ func measureAll(t *testing.T, label string, cs []*nsClient) {
 func TestSoakBlackhole(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		proto testenv.Protocol
-	}{{"h1", testenv.HTTP1}, {"h2", testenv.HTTPS}} {
+		proto faultlab.Protocol
+	}{{"h1", faultlab.HTTP1}, {"h2", faultlab.HTTPS}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			testenv.InNetns(t, func(t *testing.T) {
+			testenv.InNetns(t, func(t *testing.T) { // faultlab.InNetns, failing under CI
 				cs := nsClients(t, tc.proto)
 				for _, nc := range cs {
-					testenv.BlackholePort(t, testenv.Port(t, nc.srv.Addr()))
+					if err := faultlab.BlackholePort(nc.srv.Port()); err != nil {
+						t.Fatal(err)
+					}
 				}
 				measureAll(t, "blackhole-"+tc.name, cs)
 			})
@@ -130,8 +133,10 @@ func TestSoakBlackhole(t *testing.T) {
 func TestSoakNATExpiry(t *testing.T) {
 	t.Parallel()
 	testenv.InNetns(t, func(t *testing.T) {
-		testenv.ConntrackExpiry(t, 2*time.Second)
-		cs := nsClients(t, testenv.HTTP1)
+		if err := faultlab.ConntrackExpiry(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		cs := nsClients(t, faultlab.HTTP1)
 		time.Sleep(4 * time.Second)
 		measureAll(t, "nat-expiry", cs)
 	})

@@ -7,9 +7,9 @@ func EffectiveConfig(r *Registry) Config { return r.cfg }
 // hold key.
 func Trips(r *Registry, key string) int64 {
 	r.mu.Lock()
-	e := r.keys[key]
+	e, ok := r.keys.Peek(key)
 	r.mu.Unlock()
-	if e == nil {
+	if !ok {
 		return -1
 	}
 	e.mu.Lock()

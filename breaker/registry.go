@@ -2,11 +2,13 @@ package breaker
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -57,11 +59,11 @@ type Registry struct {
 	// tickets hands out the once-only flags of done functions.
 	tickets atomic.Pointer[ticketSlab]
 
-	// mu guards keys and the LRU list (head, tail and every entry's
-	// prev/next). It is never held while an entry's mu is taken.
-	mu         sync.Mutex
-	keys       map[string]*entry
-	head, tail *entry // most and least recently allowed
+	// mu guards keys, a golang-lru list ordered by last Allow, which evicts
+	// the least recently allowed entry past Config.MaxKeys. It is never held
+	// while an entry's mu is taken.
+	mu   sync.Mutex
+	keys *simplelru.LRU[string, *entry]
 }
 
 // entry is one key's breaker. gobreaker holds its state machine: the state,
@@ -83,9 +85,6 @@ type entry struct {
 	holdUntil atomic.Int64
 	// evicted is set under Registry.mu when the entry leaves the registry.
 	evicted atomic.Bool
-
-	// prev and next link the LRU list; guarded by Registry.mu.
-	prev, next *entry
 
 	// mu guards the fields below and every call into gb, so that gb's
 	// OnStateChange hook (which gobreaker calls under its own mutex) runs
@@ -111,13 +110,23 @@ func New(cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	// MaxKeys ≥ 1 once defaulted and validated: NewLRU cannot fail.
+	keys, err := simplelru.NewLRU(cfg.MaxKeys, evict)
+	if err != nil {
+		return nil, fmt.Errorf("herz/breaker: Config.MaxKeys: %w", err)
+	}
 	return &Registry{
 		cfg:    cfg,
 		epoch:  time.Now(),
 		period: int64((cfg.Window + windowBuckets - 1) / windowBuckets), // ≥ 1: Window ≥ 1 once defaulted
-		keys:   make(map[string]*entry),
+		keys:   keys,
 	}, nil
 }
+
+// evict is the LRU's eviction callback, run under Registry.mu when an entry
+// leaves the Registry: done functions and late results of the entry count for
+// nothing from then on, and Allow asks again for a fresh entry.
+func evict(_ string, e *entry) { e.evicted.Store(true) }
 
 // now is the Registry's monotonic clock, in nanoseconds since New.
 func (r *Registry) now() int64 { return int64(time.Since(r.epoch)) }
@@ -137,23 +146,53 @@ func (r *Registry) now() int64 { return int64(time.Since(r.epoch)) }
 // reads the clock once. The rejection of an open breaker takes no lock but
 // the Registry's and allocates only the error.
 func (r *Registry) Allow(key string) (done func(err error), err error) {
+	t, err := r.AllowTicket(key)
+	if err != nil {
+		return nil, err
+	}
+	return t.Done, nil
+}
+
+// Ticket is a call admitted by [Registry.AllowTicket]: report its result
+// with [Ticket.Done], exactly once. It is a small value: admitting a call
+// this way allocates nothing.
+type Ticket struct {
+	e    *entry
+	mode uint64
+	word *atomic.Uint64
+	bit  uint64
+}
+
+// Done reports the admitted call's result (nil for success), like the done
+// function of [Registry.Allow]. Calling it again, or on the zero Ticket, is a
+// no-op; it is safe to call from any goroutine.
+func (t Ticket) Done(err error) {
+	if t.e == nil || t.word.Or(t.bit)&t.bit != 0 {
+		return // reported already
+	}
+	t.e.report(t.mode, err)
+}
+
+// AllowTicket is [Registry.Allow] without the done closure's allocation: on
+// success it returns a [Ticket] whose Done must be called with the result.
+func (r *Registry) AllowTicket(key string) (Ticket, error) {
 	for {
 		e := r.lookup(key)
 		mode := e.mode.Load()
 		switch modeState(mode) {
 		case StateClosed:
 			if !e.evicted.Load() {
-				return e.admit(mode), nil
+				return e.admit(mode), nil // a Ticket
 			}
 			continue // evicted since lookup: ask again for a fresh entry
 		case StateOpen:
 			now := r.now()
 			if hold := e.holdUntil.Load(); now < hold {
-				return nil, &OpenError{Key: key, State: StateOpen, RetryIn: time.Duration(hold - now)}
+				return Ticket{}, &OpenError{Key: key, State: StateOpen, RetryIn: time.Duration(hold - now)}
 			}
 		}
-		if done, err := e.allowLocked(); done != nil || err != nil {
-			return done, err
+		if t, err := e.allowLocked(); t.e != nil || err != nil {
+			return t, err
 		}
 		// Evicted between lookup and Lock: ask again, which creates a
 		// fresh entry for key.
@@ -161,12 +200,13 @@ func (r *Registry) Allow(key string) (done func(err error), err error) {
 }
 
 // allowLocked is Allow for a breaker that is not plainly closed: open with
-// its hold over, or half-open. It returns two nils if e was evicted.
-func (e *entry) allowLocked() (done func(error), err error) {
+// its hold over, or half-open. It returns a zero Ticket and nil if e was
+// evicted.
+func (e *entry) allowLocked() (t Ticket, err error) {
 	e.mu.Lock()
 	if e.evicted.Load() {
 		e.mu.Unlock()
-		return nil, nil
+		return Ticket{}, nil
 	}
 	mode := e.mode.Load()
 	if modeState(mode) == StateOpen {
@@ -175,7 +215,7 @@ func (e *entry) allowLocked() (done func(error), err error) {
 		now := e.r.now()
 		if hold := e.holdUntil.Load(); now < hold {
 			e.mu.Unlock()
-			return nil, &OpenError{Key: e.key, State: StateOpen, RetryIn: time.Duration(hold - now)}
+			return Ticket{}, &OpenError{Key: e.key, State: StateOpen, RetryIn: time.Duration(hold - now)}
 		}
 		// The hold is over, and so is gobreaker's 1ns timeout: asking
 		// gobreaker its state moves it to half-open (onGBStateChange).
@@ -204,22 +244,17 @@ func (e *entry) allowLocked() (done func(error), err error) {
 		e.deliver()
 	}
 	if admitted {
-		done = e.admit(mode)
+		t = e.admit(mode)
 	}
-	return done, err
+	return t, err
 }
 
-// admit returns the done function of a call allowed in mode. The closure is
-// the call's only allocation: its once-only flag is a bit of a shared
-// ticketSlab.
-func (e *entry) admit(mode uint64) func(error) {
+// admit returns the Ticket of a call allowed in mode. Its once-only flag is
+// a bit of a shared ticketSlab, so admitting allocates nothing but, once per
+// ticketsPerSlab calls, a slab.
+func (e *entry) admit(mode uint64) Ticket {
 	word, bit := e.r.ticket()
-	return func(err error) {
-		if word.Or(bit)&bit != 0 {
-			return // reported already
-		}
-		e.report(mode, err)
-	}
+	return Ticket{e: e, mode: mode, word: word, bit: bit}
 }
 
 // report counts the result err of a call allowed in mode.
@@ -300,9 +335,9 @@ func (r *Registry) ticket() (word *atomic.Uint64, bit uint64) {
 // the change then, as gobreaker does).
 func (r *Registry) State(key string) State {
 	r.mu.Lock()
-	e := r.keys[key]
+	e, ok := r.keys.Peek(key)
 	r.mu.Unlock()
-	if e == nil {
+	if !ok {
 		return StateClosed
 	}
 	return e.state()
@@ -311,10 +346,7 @@ func (r *Registry) State(key string) State {
 // States returns a snapshot of the state of every key the Registry holds.
 func (r *Registry) States() map[string]State {
 	r.mu.Lock()
-	entries := make([]*entry, 0, len(r.keys))
-	for _, e := range r.keys {
-		entries = append(entries, e)
-	}
+	entries := r.keys.Values()
 	r.mu.Unlock()
 	states := make(map[string]State, len(entries))
 	for _, e := range entries {
@@ -327,7 +359,7 @@ func (r *Registry) States() map[string]State {
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.keys)
+	return r.keys.Len()
 }
 
 // state returns e's current state.
@@ -369,52 +401,13 @@ func fromGB(s gobreaker.State) State {
 // recently allowed.
 func (r *Registry) lookup(key string) *entry {
 	r.mu.Lock()
-	e := r.keys[key]
-	if e != nil {
-		if r.head != e {
-			r.unlinkLocked(e)
-			r.pushFrontLocked(e)
-		}
-		r.mu.Unlock()
-		return e
-	}
-	e = r.newEntry(key)
-	r.keys[key] = e
-	r.pushFrontLocked(e)
-	for len(r.keys) > r.cfg.MaxKeys {
-		victim := r.tail // never e: e is at the front and MaxKeys ≥ 1
-		r.unlinkLocked(victim)
-		delete(r.keys, victim.key)
-		victim.evicted.Store(true)
+	e, ok := r.keys.Get(key)
+	if !ok {
+		e = r.newEntry(key)
+		r.keys.Add(key, e) // the victim, if any, is never e: Add puts e in front and MaxKeys ≥ 1
 	}
 	r.mu.Unlock()
 	return e
-}
-
-func (r *Registry) pushFrontLocked(e *entry) {
-	e.prev = nil
-	e.next = r.head
-	if r.head != nil {
-		r.head.prev = e
-	}
-	r.head = e
-	if r.tail == nil {
-		r.tail = e
-	}
-}
-
-func (r *Registry) unlinkLocked(e *entry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		r.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		r.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
 }
 
 // newEntry returns a new closed breaker for key.

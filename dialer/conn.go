@@ -52,6 +52,7 @@ type Conn struct {
 	// own is the ownership word: the state in the low bits, the lease
 	// generation above them (see own.go).
 	own       atomic.Uint64
+	exchanges atomic.Int32 // in flight on a conn lent for life, as reported by Lend and Return
 	closed    atomic.Bool
 	reported  atomic.Bool // peer close already reported to the learner
 	lastProbe atomic.Int64
@@ -118,13 +119,24 @@ func (c *Conn) readData(n int) {
 	now := c.d.now()
 	c.lastRead.Store(now)
 	c.bytesRead.Add(uint64(n))
-	if stateOf(c.own.Load()) == Idle {
+	switch w := c.own.Load(); {
+	case stateOf(w) == Idle:
 		// Nobody asked for these bytes: the peer is closing (a TLS
 		// close_notify, an HTTP 408) or misbehaving. Remember when, so that
 		// the close that follows is an idle-timeout sample of that age.
 		c.idleData.CompareAndSwap(0, now)
+	case stateBits(w) == bitsLentForLife && c.exchanges.Load() == 0 && c.idleFrom.Load() != c.created &&
+		now-c.lastWrite.Load() > int64(unsolicitedAfter):
+		// A multiplexed conn with no exchange in flight got bytes that do
+		// not answer anything we wrote (not a PING ACK): the peer's
+		// GOAWAY at its idle timeout, in the common case.
+		c.idleData.CompareAndSwap(0, now)
 	}
 }
+
+// unsolicitedAfter: bytes arriving this long after our last write on an
+// idle multiplexed conn do not answer it.
+const unsolicitedAfter = 50 * time.Millisecond
 
 // beginWrite returns the write's start time (one clock read), or refuses
 // the write with nothing written: the conn was claimed by herz while idle,
@@ -188,7 +200,14 @@ func (c *Conn) readFailed(err error) {
 		return // we closed it: no news about the peer
 	}
 	c.errs.Add(1)
-	if isTimeout(err) || stateOf(c.own.Load()) != Idle {
+	if isTimeout(err) {
+		return
+	}
+	switch w := c.own.Load(); {
+	case stateBits(w) == bitsLentForLife && c.exchanges.Load() == 0 && c.idleFrom.Load() != c.created:
+		// A multiplexed conn whose owner reported its exchanges, closed by
+		// the peer while none was in flight.
+	case stateOf(w) != Idle:
 		return
 	}
 	now := c.d.now()
@@ -214,7 +233,15 @@ func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.tcp.Close() // returns net.ErrClosed-wrapped error like a second TCPConn.Close
 	}
-	if stateOf(c.own.Load()) == Idle {
+	switch w := c.own.Load(); {
+	case stateOf(w) == Idle:
+		if at := c.idleData.Load(); at != 0 {
+			c.reportPeerClose(at)
+		}
+	case stateBits(w) == bitsLentForLife && c.exchanges.Load() == 0:
+		// A multiplexed conn with no exchange in flight, closed by its
+		// owner after the peer spoke unasked (an HTTP/2 GOAWAY at the
+		// server's idle timeout): the peer closed it then.
 		if at := c.idleData.Load(); at != 0 {
 			c.reportPeerClose(at)
 		}

@@ -34,7 +34,9 @@ type Dialer struct {
 	conns     []*Conn
 	closed    bool
 	ev        evictor
-	explorers map[string]*Conn // per peer, the idle conn kept past the learned deadline to re-test it
+	explorers map[string]explorer // per peer, the idle conn kept past the learned deadline to re-test it
+
+	exploreMin time.Duration // tests: re-test this often instead of exploreEvery's rule
 
 	stats counters
 }
@@ -45,7 +47,7 @@ func New(cfg Config) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dialer{cfg: cfg, epoch: time.Now(), explorers: make(map[string]*Conn)}
+	d := &Dialer{cfg: cfg, epoch: time.Now(), explorers: make(map[string]explorer)}
 	d.policy = retry.Policy{Initial: cfg.DialBackoff, Max: cfg.DialBackoffMax, Multiplier: 2, Jitter: 0.5}.WithDefaults()
 	if d.profile = cfg.Profile; d.profile == nil {
 		// A kernel that cannot be read is not fatal: the Source falls back to
@@ -136,10 +138,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if closed {
 		return nil, ErrClosed
 	}
-	var done func(error)
+	var ticket breaker.Ticket // zero: no breaker; Done is then a no-op
 	if d.breakers != nil {
 		var err error
-		if done, err = d.breakers.Allow(addr); err != nil {
+		if ticket, err = d.breakers.AllowTicket(addr); err != nil {
 			d.stats.breakerRejects.Add(1)
 			d.rec.Dial(ctx, addr, 0, "breaker_open")
 			return nil, &DialError{Addr: addr, Kind: "breaker_open", Err: err}
@@ -147,9 +149,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	start := time.Now()
 	c, attempts, err := d.dial(ctx, network, addr)
-	if done != nil {
-		done(err)
-	}
+	ticket.Done(err)
 	d.health.observe(addr, time.Since(start), err == nil)
 	if err != nil {
 		return nil, &DialError{Addr: addr, Kind: kindOf(err), Attempts: attempts, Err: err}
@@ -164,6 +164,7 @@ func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 
 func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, error) {
 	nd := d.netDialer()
+	bo := d.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		c, err := d.dialOnce(ctx, &nd, network, addr)
@@ -178,7 +179,7 @@ func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, er
 		}
 		// Sleep returns at once, without sleeping, when the deadline is closer
 		// than the backoff: the last attempt's error is the one to report.
-		if retry.Sleep(ctx, d.policy.Delay(attempt)) != nil {
+		if retry.Sleep(ctx, bo.Next()) != nil {
 			return nil, attempt, err
 		}
 		d.stats.dialRetries.Add(1)
@@ -280,6 +281,9 @@ func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn
 	return c
 }
 
+// maxExplored bounds the peers whose last exploration is remembered.
+const maxExplored = 4096
+
 // idled is called when c was returned idle: the evictor must look at it
 // before the peer's learned idle deadline (or its lifetime) passes.
 func (d *Dialer) idled(c *Conn) {
@@ -306,8 +310,13 @@ func (d *Dialer) untrack(c *Conn) {
 		d.conns = d.conns[:last]
 		c.idx = -1
 	}
-	if d.explorers[c.peer] == c {
-		delete(d.explorers, c.peer)
+	if ex, ok := d.explorers[c.peer]; ok && ex.conn == c {
+		if len(d.explorers) > maxExplored {
+			delete(d.explorers, c.peer) // bounded: forget, explore sooner
+		} else {
+			ex.conn = nil // keep when it started: explore again only later
+			d.explorers[c.peer] = ex
+		}
 	}
 	d.mu.Unlock()
 }
@@ -351,6 +360,11 @@ func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration, probe bool)
 	return ReasonNone
 }
 
+// surviveAge is the idle age at which a conn still open proves the peer's
+// learned idle timeout est wrong: twice est plus a slack for a loaded peer
+// that closes late. The explorer (see explore) lives until then.
+func surviveAge(est time.Duration) time.Duration { return 2*est + 20*time.Millisecond }
+
 // survived checks an idle conn that outlived the peer's learned idle
 // deadline: if it is idle well past the learned timeout itself and a probe
 // finds it alive, the peer does not close at that timeout (the estimate came
@@ -358,7 +372,7 @@ func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration, probe bool)
 // reports whether the conn is now within the corrected deadline.
 func (d *Dialer) survived(c *Conn, idle time.Duration) bool {
 	est, ok := d.learner.Estimate(c.peer)
-	if !ok || idle < est+est/4 || c.Probe().State != ProbeAlive {
+	if !ok || idle < surviveAge(est) || c.Probe().State != ProbeAlive {
 		return false
 	}
 	d.learner.Survived(c.peer, idle)
@@ -368,10 +382,7 @@ func (d *Dialer) survived(c *Conn, idle time.Duration) bool {
 
 func (d *Dialer) peerClosed(c *Conn, idle time.Duration) {
 	d.stats.peerCloses.Add(1)
-	// Sub-millisecond "idle" closes are Connection: close style hang-ups, not idle timeouts.
-	if idle >= time.Millisecond {
-		d.learner.Observe(c.peer, idle)
-	}
+	d.learner.Observe(c.peer, idle) // it tells hang-ups and mass closes from idle timeouts
 }
 
 func (d *Dialer) countProbe(c *Conn, s sockopt.State) {

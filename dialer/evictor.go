@@ -219,9 +219,27 @@ func (d *Dialer) inspect(c *Conn, now int64, idleLimit, probeEvery time.Duration
 	return false, next
 }
 
+// explorer is the conn exploring a peer's learned idle deadline, and when
+// it started (on the Dialer's clock).
+type explorer struct {
+	conn    *Conn
+	started int64
+}
+
+// exploreEvery is how often a peer's learned deadline is re-tested: rarely,
+// since an explorer handed out to a request that cannot be refused (a POST
+// without GetBody) meets the peer's idle close like net/http would.
+func (d *Dialer) exploreEvery(est time.Duration) time.Duration {
+	if d.exploreMin > 0 {
+		return d.exploreMin
+	}
+	return max(50*est, 5*time.Second)
+}
+
 // explore decides the fate of an idle conn past its peer's learned idle
 // deadline. One such conn per peer — the explorer — is kept past the
-// deadline instead of being closed, up to 1.5 × the learned timeout: if the
+// deadline instead of being closed, at most once per exploreEvery, up to
+// twice the learned timeout: if the
 // peer closes it first, that is one more sample confirming the estimate; if
 // it is still alive then, the estimate is wrong (a graceful restart taken for
 // an idle timeout, a peer reconfigured) and the learner re-learns, so a bad
@@ -233,15 +251,22 @@ func (d *Dialer) explore(c *Conn, w uint64, idle time.Duration) (wait time.Durat
 	if !ok {
 		return 0, false
 	}
+	now := d.now()
 	d.mu.Lock()
-	cur := d.explorers[c.peer]
-	if cur != nil && cur != c && !cur.closed.Load() && stateBits(cur.own.Load()) == bitsIdle {
-		d.mu.Unlock()
-		return 0, false // another conn of this peer is exploring
+	ex := d.explorers[c.peer]
+	if ex.conn != c {
+		if ex.conn != nil && !ex.conn.closed.Load() && stateBits(ex.conn.own.Load()) == bitsIdle {
+			d.mu.Unlock()
+			return 0, false // another conn of this peer is exploring
+		}
+		if ex.started != 0 && time.Duration(now-ex.started) < d.exploreEvery(est) {
+			d.mu.Unlock()
+			return 0, false // explored recently: close on time
+		}
+		d.explorers[c.peer] = explorer{conn: c, started: now}
 	}
-	d.explorers[c.peer] = c
 	d.mu.Unlock()
-	if limit := est + est/2; idle < limit {
+	if limit := surviveAge(est); idle < limit {
 		return limit - idle, true
 	}
 	if c.own.Load() != w || c.Probe().State != ProbeAlive {

@@ -159,6 +159,7 @@ func TestExplorerRelearnsAfterBadSample(t *testing.T) {
 	}
 	learner.Observe(peer, 30*time.Millisecond) // deadline 22ms
 	d := newDialer(t, dialer.Config{Learner: learner})
+	d.SetExploreEvery(10 * time.Millisecond)
 	c := pooledGet(t, d, srv)
 	eventually(t, 5*time.Second, "the bad estimate to be dropped", func() bool {
 		_, ok := learner.Estimate(peer)

@@ -1,5 +1,7 @@
 package dialer
 
+import "time"
+
 // Now exposes the Dialer's monotonic clock to tests.
 func (d *Dialer) Now() int64 { return d.now() }
 
@@ -16,3 +18,6 @@ func (d *Dialer) SweepOnce() int {
 	n, _ := d.inspectAll(d.snapshot(nil), false)
 	return n
 }
+
+// SetExploreEvery makes the Dialer re-test learned idle deadlines every d.
+func (d *Dialer) SetExploreEvery(every time.Duration) { d.exploreMin = every }

@@ -2,10 +2,10 @@ package dialer
 
 import (
 	"math"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // PeerHealth is what a Dialer knows about one peer: exponentially weighted
@@ -28,16 +28,19 @@ const (
 	// ewmaAlpha weights the newest sample: about the last 10 samples dominate.
 	ewmaAlpha = 0.2
 	// maxPeers bounds the per-peer table so random host names cannot grow
-	// memory without limit; the least recently seen eighth is dropped when full.
+	// memory without limit; the least recently seen peer is dropped when full.
 	maxPeers = 4096
-	// touchEvery: the last-seen time (one clock read) is refreshed every
-	// touchEvery samples, not on every request.
+	// touchEvery: the last-seen time (one clock read) and the peer's place
+	// in the LRU order (an exclusive lock) are refreshed every touchEvery
+	// samples, not on every request.
 	touchEvery = 16
 )
 
 // peerEntry is one peer's health. Its fields are atomics so the per-request
 // update needs only the table's read lock; concurrent updates may each win a
 // compare-and-swap in any order, which an EWMA tolerates.
+// An entry dropped from the table meanwhile takes the updates in flight with
+// it.
 type peerEntry struct {
 	ratio   atomic.Uint64 // float64 bits
 	latency atomic.Int64  // ns
@@ -46,50 +49,33 @@ type peerEntry struct {
 	seen    atomic.Int64 // unix ns
 }
 
-// peerTable holds peer health. mu guards the map; entries update atomically.
+// peerTable holds peer health in a golang-lru cache bounded by maxPeers. A
+// lookup takes the cache's read lock and does not reorder it; every
+// touchEvery-th sample of a peer moves it to the front, so the peer dropped
+// when the table is full is the one least recently seen (within touchEvery
+// samples). Entries update atomically.
 type peerTable struct {
-	mu sync.RWMutex
-	m  map[string]*peerEntry
+	c *lru.Cache[string, *peerEntry]
 }
 
-func (t *peerTable) init() { t.m = make(map[string]*peerEntry) }
+// init creates the cache; New calls it once.
+func (t *peerTable) init() {
+	// lru.New fails only for a size ≤ 0, and maxPeers is a positive constant.
+	t.c, _ = lru.New[string, *peerEntry](maxPeers)
+}
 
 // entry returns peer's entry, creating it (and making room) when missing.
 func (t *peerTable) entry(peer string) *peerEntry {
-	t.mu.RLock()
-	e := t.m[peer]
-	t.mu.RUnlock()
-	if e != nil {
+	if e, ok := t.c.Peek(peer); ok {
 		return e
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e = t.m[peer]; e == nil {
-		if len(t.m) >= maxPeers {
-			t.dropOldest()
-		}
-		e = &peerEntry{}
-		e.ratio.Store(math.Float64bits(1))
-		e.seen.Store(time.Now().UnixNano())
-		t.m[peer] = e
+	e := &peerEntry{}
+	e.ratio.Store(math.Float64bits(1))
+	e.seen.Store(time.Now().UnixNano())
+	if prev, ok, _ := t.c.PeekOrAdd(peer, e); ok {
+		return prev // another goroutine added it first
 	}
 	return e
-}
-
-// dropOldest removes the least recently seen eighth of the table; O(n log n)
-// but only once per maxPeers/8 new peers. t.mu must be held.
-func (t *peerTable) dropOldest() {
-	seen := make([]int64, 0, len(t.m))
-	for _, e := range t.m {
-		seen = append(seen, e.seen.Load())
-	}
-	slices.Sort(seen)
-	cutoff := seen[len(seen)/8]
-	for k, e := range t.m {
-		if e.seen.Load() <= cutoff {
-			delete(t.m, k)
-		}
-	}
 }
 
 func (t *peerTable) observe(peer string, latency time.Duration, ok bool) {
@@ -119,6 +105,7 @@ func (t *peerTable) observe(peer string, latency time.Duration, ok bool) {
 	}
 	if n%touchEvery == 0 {
 		e.seen.Store(time.Now().UnixNano())
+		t.c.Get(peer) // most recently seen in the LRU order
 	}
 }
 
@@ -148,10 +135,8 @@ func (t *peerTable) observeRTT(peer string, rtt time.Duration) {
 }
 
 func (t *peerTable) get(peer string) (PeerHealth, bool) {
-	t.mu.RLock()
-	e := t.m[peer]
-	t.mu.RUnlock()
-	if e == nil {
+	e, ok := t.c.Peek(peer)
+	if !ok {
 		return PeerHealth{}, false
 	}
 	return PeerHealth{
@@ -164,10 +149,8 @@ func (t *peerTable) get(peer string) (PeerHealth, bool) {
 }
 
 func (t *peerTable) baselineRTT(peer string) time.Duration {
-	t.mu.RLock()
-	e := t.m[peer]
-	t.mu.RUnlock()
-	if e == nil {
+	e, ok := t.c.Peek(peer)
+	if !ok {
 		return 0
 	}
 	return time.Duration(e.rtt.Load())

@@ -95,6 +95,7 @@ func (c *Conn) lend(arm bool) (Lease, bool) {
 		case b == bitsClaimed || c.closed.Load():
 			return 0, false
 		case b == bitsLentForLife:
+			c.exchanges.Add(1)
 			return leaseOf(w), true
 		}
 		nb := bitsLent
@@ -114,6 +115,9 @@ func (c *Conn) lend(arm bool) (Lease, bool) {
 func (c *Conn) Return(l Lease) bool {
 	for {
 		w := c.own.Load()
+		if stateBits(w) == bitsLentForLife {
+			return c.exchangeDone()
+		}
 		if b := stateBits(w); leaseOf(w) != l || (b != bitsLent && b != bitsLentArmed) || c.closed.Load() {
 			return false
 		}
@@ -131,7 +135,30 @@ func (c *Conn) Return(l Lease) bool {
 // multiplexes exchanges (HTTP/2, gRPC), whose owner reads it all the time
 // and has its own health checks. herz never refuses its writes or closes it
 // for age, idleness or a probe; the owner drains it at [Conn.Expired].
+//
+// The owner may still report each exchange (stream) on it with Lend and
+// Return: then, when the peer closes c while no exchange is in flight (an
+// HTTP/2 server's idle timeout), the time since the last one ended is an
+// idle-timeout sample for the peer's learner.
 func (c *Conn) LendForLife() { c.setBits(bitsLentForLife) }
+
+// exchangeDone ends one exchange on a conn lent for life; the last one
+// starts an idle period.
+func (c *Conn) exchangeDone() bool {
+	for {
+		n := c.exchanges.Load()
+		if n <= 0 {
+			return false
+		}
+		if n == 1 {
+			c.idleFrom.Store(max(c.lastRead.Load(), c.lastWrite.Load()))
+			c.idleData.Store(0)
+		}
+		if c.exchanges.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
 
 // GiveAway hands c over for good (a 101 upgrade, a hijacked or raw
 // connection): herz never closes, refuses or evicts it again.

@@ -1,6 +1,7 @@
 package grpcconn
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -314,7 +315,10 @@ func (c Config) withDefaults() (settings, error) {
 		MaxRetries: c.Retry.MaxRetries,
 	}
 	if err := p.Validate(); err != nil {
-		return settings{}, fmt.Errorf("herz/grpcconn: Config.Retry: %w", err)
+		return settings{}, fieldError("Retry", err)
+	}
+	if _, err := retry.NewBudget(c.Budget.budgetConfig()); err != nil {
+		return settings{}, fieldError("Budget", err)
 	}
 	s := settings{Config: c, policy: p.WithDefaults(), maxRetries: p.Retries()}
 	sk := &s.Keepalive
@@ -381,6 +385,16 @@ func def(d, dflt time.Duration) time.Duration {
 		return dflt
 	}
 	return d
+}
+
+// fieldError re-states an invalid field of an internal/retry struct with the
+// name the user wrote: "herz/grpcconn: Config.Retry.Initial must be ...".
+func fieldError(in string, err error) error {
+	var ce *retry.ConfigError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("herz/grpcconn: Config.%s.%s %s", in, ce.Field, ce.Rule)
+	}
+	return fmt.Errorf("herz/grpcconn: Config.%s: %w", in, err)
 }
 
 // budgetConfig converts c to package retry's config.

@@ -49,7 +49,7 @@ func NewOptions(cfg Config) (*Options, error) {
 	}
 	o := &Options{s: s}
 	if o.budget, err = retry.NewBudget(s.Budget.budgetConfig()); err != nil {
-		return nil, fmt.Errorf("herz/grpcconn: Config.Budget: %w", err)
+		return nil, fieldError("Budget", err)
 	}
 	if o.rec, err = telemetry.New(s.MeterProvider); err != nil {
 		return nil, fmt.Errorf("herz/grpcconn: telemetry: %w", err)

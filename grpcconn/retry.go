@@ -214,11 +214,11 @@ func (o *Options) allow(target string) (done func(error), err error) {
 	return done, nil
 }
 
-// wait prepares retry number attempt: it checks that the backoff fits in
+// wait prepares the next retry: it checks that the backoff fits in
 // the caller's deadline and that the budget allows it, counts it and
 // sleeps. It reports false when the last result must be returned instead.
-func (o *Options) wait(ctx context.Context, target string, r reason, attempt int) bool {
-	delay := o.s.policy.Delay(attempt)
+func (o *Options) wait(ctx context.Context, target string, r reason, bo *retry.Backoff) bool {
+	delay := bo.Next()
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
 		return false // the retry could not happen in time
 	}
@@ -236,6 +236,7 @@ func (o *Options) wait(ctx context.Context, target string, r reason, attempt int
 func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	target := cc.Target()
 	o.budget.Deposit()
+	bo := o.s.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
 		done, err := o.allow(target)
 		if err != nil {
@@ -267,7 +268,7 @@ func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *
 			done(breakerOutcome(kind, err))
 		}
 		r, ok := o.retryable(kind, method, attempt)
-		if !ok || !o.wait(ctx, target, r, attempt) {
+		if !ok || !o.wait(ctx, target, r, &bo) {
 			return err
 		}
 	}
@@ -279,6 +280,7 @@ func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *
 func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	target := cc.Target()
 	o.budget.Deposit()
+	bo := o.s.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
 		done, err := o.allow(target)
 		if err != nil {
@@ -298,7 +300,7 @@ func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cl
 		}
 		// Only a stream that never existed on a connection is retried: once
 		// it did, its headers may have started a handler.
-		if kind != kindNotSent || attempt > o.s.maxRetries || !o.wait(ctx, target, reasonStreamNotStarted, attempt) {
+		if kind != kindNotSent || attempt > o.s.maxRetries || !o.wait(ctx, target, reasonStreamNotStarted, &bo) {
 			return nil, err
 		}
 	}

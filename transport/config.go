@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -217,7 +218,7 @@ func (c Config) withDefaults() (settings, error) {
 		MaxRetries: c.Retry.MaxRetries,
 	}
 	if err := p.Validate(); err != nil {
-		return settings{}, fmt.Errorf("herz/transport: Config.Retry: %w", err)
+		return settings{}, fieldError("Retry", err)
 	}
 	s := settings{Config: c, policy: p.WithDefaults(), maxRetries: p.Retries()}
 	if s.Proxy == nil {
@@ -269,4 +270,14 @@ func orDefault(d, def time.Duration) time.Duration {
 // budgetConfig converts c to package retry's config.
 func (c BudgetConfig) budgetConfig() retry.BudgetConfig {
 	return retry.BudgetConfig{Ratio: c.Ratio, MinPerSecond: c.MinPerSecond, TTL: c.TTL}
+}
+
+// fieldError re-states an invalid field of an internal/retry struct with the
+// name the user wrote: "herz/transport: Config.Retry.Initial must be ...".
+func fieldError(in string, err error) error {
+	var ce *retry.ConfigError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("herz/transport: Config.%s.%s %s", in, ce.Field, ce.Rule)
+	}
+	return fmt.Errorf("herz/transport: Config.%s: %w", in, err)
 }

@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +23,16 @@ func TestNewRejectsInvalidConfigNamingTheField(t *testing.T) {
 		{"H2PingTimeout", transport.Config{H2PingTimeout: -time.Second}, "Config.H2PingTimeout"},
 		{"AttemptTimeout", transport.Config{AttemptTimeout: -time.Second}, "Config.AttemptTimeout"},
 		{"MaxRetryAfter", transport.Config{Retry: transport.RetryConfig{MaxRetryAfter: -1}}, "Config.Retry.MaxRetryAfter"},
-		{"RetryJitter", transport.Config{Retry: transport.RetryConfig{Jitter: 1.5}}, "Policy.Jitter"},
-		{"RetryMaxRetries", transport.Config{Retry: transport.RetryConfig{MaxRetries: -2}}, "Policy.MaxRetries"},
-		{"RetryMaxBelowInitial", transport.Config{Retry: transport.RetryConfig{Initial: time.Second, Max: time.Millisecond}}, "Policy.Max"},
+		{"RetryJitter", transport.Config{Retry: transport.RetryConfig{Jitter: 1.5}}, "Config.Retry.Jitter"},
+		{"RetryMaxRetries", transport.Config{Retry: transport.RetryConfig{MaxRetries: -2}}, "Config.Retry.MaxRetries"},
+		{"RetryMaxBelowInitial", transport.Config{Retry: transport.RetryConfig{Initial: time.Second, Max: time.Millisecond}}, "Config.Retry.Max"},
 		{"BudgetRatio", transport.Config{Budget: transport.BudgetConfig{Ratio: 2}}, "Config.Budget"},
-		{"BudgetTTL", transport.Config{Budget: transport.BudgetConfig{TTL: time.Millisecond}}, "BudgetConfig.TTL"},
+		{"BudgetTTL", transport.Config{Budget: transport.BudgetConfig{TTL: time.Millisecond}}, "Config.Budget.TTL"},
 		{"Breaker", transport.Config{Breaker: breaker.Config{FailureRatio: 2}}, "Config.Breaker"},
-		{"Dialer", transport.Config{Dialer: dialer.Config{Timeout: -1}}, "Config.Dialer"},
+		{"Dialer", transport.Config{Dialer: dialer.Config{Timeout: -1}}, "Config.Dialer.Timeout"},
+		{"DialerNaN", transport.Config{Dialer: dialer.Config{LifetimeJitter: math.NaN()}}, "Config.Dialer.LifetimeJitter"},
+		{"RetryNaN", transport.Config{Retry: transport.RetryConfig{Multiplier: math.NaN()}}, "Config.Retry.Multiplier"},
+		{"BudgetNaN", transport.Config{Budget: transport.BudgetConfig{Ratio: math.NaN()}}, "Config.Budget.Ratio"},
 		{"H2CAndDisableHTTP2", transport.Config{H2C: true, DisableHTTP2: true}, "Config.H2C"},
 		{"MaxLifetimeTwice", transport.Config{MaxLifetime: time.Minute, Dialer: dialer.Config{MaxLifetime: time.Hour}}, "Config.MaxLifetime"},
 	}

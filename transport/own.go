@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
@@ -63,6 +64,7 @@ type exchange struct {
 	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
 	conn   atomic.Pointer[dialer.Conn] // set by GotConn
 	lease  atomic.Uint64
+	body   ownedBody // the response body, part of the same allocation
 }
 
 // newExchange prepares the attempt of r in ctx.
@@ -140,7 +142,8 @@ func (e *exchange) done(resp *http.Response) {
 			e.cancel(nil)
 		}
 	default:
-		resp.Body = &ownedBody{rc: resp.Body, e: e}
+		e.body.rc, e.body.e = resp.Body, e
+		resp.Body = &e.body
 	}
 }
 
@@ -196,20 +199,47 @@ type drainPool struct {
 // GetClientConn returns a conn for req, draining it if it expired.
 func (p *drainPool) GetClientConn(req *http.Request, addr string) (*http2.ClientConn, error) {
 	cc, err := p.ClientConnPool.GetClientConn(req, addr)
-	if err != nil || p.lifetime <= 0 {
+	if err != nil {
 		return cc, err
 	}
 	now := time.Now().UnixNano()
 	v, ok := p.expires.Load(cc)
 	if !ok {
-		lt := p.lifetime - time.Duration(rand.Float64()*p.jitter*float64(p.lifetime))
-		v, _ = p.expires.LoadOrStore(cc, now+int64(lt))
+		exp := int64(math.MaxInt64)
+		if p.lifetime > 0 {
+			lt := p.lifetime - time.Duration(rand.Float64()*p.jitter*float64(p.lifetime))
+			exp = now + int64(lt)
+		}
+		v, _ = p.expires.LoadOrStore(cc, exp)
 	}
 	if now >= v.(int64) {
 		cc.SetDoNotReuse()
-		p.expires.Delete(cc)
 	}
 	return cc, nil
+}
+
+// closeIdle closes the idle conns the pool handed out (x/net's own
+// CloseIdleConnections cannot reach them through the wrapper): an idle one
+// is marked not to be reused, so no new stream can slip in, then closed if
+// it is still idle; one that got a stream meanwhile closes after it.
+func (p *drainPool) closeIdle() {
+	p.expires.Range(func(k, _ any) bool {
+		cc := k.(*http2.ClientConn)
+		if st := cc.State(); st.Closed {
+			p.expires.Delete(cc)
+		} else if idle(st) {
+			cc.SetDoNotReuse()
+			if idle(cc.State()) {
+				cc.Close()
+				p.expires.Delete(cc)
+			}
+		}
+		return true
+	})
+}
+
+func idle(st http2.ClientConnState) bool {
+	return st.StreamsActive == 0 && st.StreamsReserved == 0 && st.StreamsPending == 0
 }
 
 // MarkDead forgets cc.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t := &Transport{s: s}
 	if t.budget, err = retry.NewBudget(s.Budget.budgetConfig()); err != nil {
-		return nil, fmt.Errorf("herz/transport: Config.Budget: %w", err)
+		return nil, fieldError("Budget", err)
 	}
 	if t.rec, err = telemetry.New(s.MeterProvider); err != nil {
 		return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
@@ -89,6 +90,10 @@ func New(cfg Config) (*Transport, error) {
 		}
 	}
 	if t.d, err = dialer.New(s.Dialer); err != nil {
+		// Name the field as the user wrote it: Config.Dialer.LifetimeJitter.
+		if msg, ok := strings.CutPrefix(err.Error(), "herz/dialer: Config."); ok {
+			return nil, errors.New("herz/transport: Config.Dialer." + msg)
+		}
 		return nil, fmt.Errorf("herz/transport: Config.Dialer: %w", err)
 	}
 	if err = t.buildTransports(); err != nil {
@@ -210,6 +215,9 @@ func (t *Transport) Dialer() *dialer.Dialer { return t.d }
 // does not interrupt connections in use.
 func (t *Transport) CloseIdleConnections() {
 	t.t1.CloseIdleConnections()
+	if t.h2 != nil {
+		t.h2.closeIdle()
+	}
 	if t.h2c != nil {
 		t.h2c.CloseIdleConnections()
 	}
@@ -290,11 +298,12 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	peer := peerOf(req)
 	t.budget.Deposit()
 	r := req
+	bo := t.s.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
-		var done func(error)
+		var ticket breaker.Ticket // zero: no breaker; Done is then a no-op
 		if t.breakers != nil {
 			var err error
-			if done, err = t.breakers.Allow(peer); err != nil {
+			if ticket, err = t.breakers.AllowTicket(peer); err != nil {
 				closeBody(r)
 				return nil, err
 			}
@@ -305,9 +314,12 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) {
 			outcome = &breaker.StatusError{Code: resp.StatusCode}
 		}
-		if done != nil {
-			done(outcome)
+		if callerGaveUp(r) {
+			// The caller canceled or its deadline passed: that says nothing
+			// about the host, for the breaker or for its health.
+			outcome = context.Canceled
 		}
+		ticket.Done(outcome)
 		if outcome == nil || !errors.Is(outcome, context.Canceled) {
 			t.d.Observe(peer, time.Since(start), outcome)
 		}
@@ -319,7 +331,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if !ok {
 			return resp, err
 		}
-		next, ok := t.prepareRetry(req, resp, peer, reason, attempt)
+		next, ok := t.prepareRetry(req, resp, peer, reason, &bo)
 		if !ok {
 			return resp, err
 		}
@@ -418,14 +430,14 @@ func (t *Transport) learn(r *http.Request, resp *http.Response, peer string) {
 	t.d.Learner().ObserveHint(peer, d)
 }
 
-// prepareRetry decides the delay before retry number attempt, checks it
+// prepareRetry takes the delay before the next retry from bo, checks it
 // against the deadline, the Retry-After cap and the budget, discards resp
 // and sleeps. It returns ok=false to give the last result to the caller
 // untouched, a nil request (with ok) when the sleep was interrupted, or the
 // request to send next.
-func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, peer string, reason reason, attempt int) (*http.Request, bool) {
+func (t *Transport) prepareRetry(req *http.Request, resp *http.Response, peer string, reason reason, bo *retry.Backoff) (*http.Request, bool) {
 	ctx := req.Context()
-	delay := t.s.policy.Delay(attempt)
+	delay := bo.Next()
 	if resp != nil {
 		if v := resp.Header.Get("Retry-After"); v != "" {
 			if ra, ok := retry.ParseRetryAfter(v, time.Now(), 0); ok {

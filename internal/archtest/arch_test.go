@@ -51,8 +51,15 @@ var forbidden = map[string][]string{
 	"dialer":             {mod + "/transport", mod + "/grpcconn", mod + "/sqlconn", mod + "/pool", "google.golang.org/grpc", "golang.org/x/net/http2", "github.com/jackc/", "github.com/lib/pq", "github.com/go-sql-driver/", "database/sql", "go.opentelemetry.io/otel/sdk"},
 	"transport":          {mod + "/grpcconn", mod + "/sqlconn", mod + "/pool", mod + "/internal/testenv", "google.golang.org/grpc", "github.com/jackc/", "github.com/lib/pq", "github.com/go-sql-driver/", "go.opentelemetry.io/otel/sdk"},
 	"grpcconn":           {mod + "/transport", mod + "/sqlconn", mod + "/pool", mod + "/internal/testenv", "github.com/jackc/"},
-	"sqlconn":            {mod + "/transport", mod + "/grpcconn", mod + "/pool", mod + "/internal/testenv", "google.golang.org/grpc", "golang.org/x/net/http2"},
-	"pool":               {mod + "/transport", mod + "/grpcconn", mod + "/sqlconn", mod + "/internal/testenv", "google.golang.org/grpc", "golang.org/x/net/http2"},
+	"sqlconn":            {mod + "/transport", mod + "/grpcconn", mod + "/pool", mod + "/internal/testenv", "google.golang.org/grpc", "golang.org/x/net/http2", "github.com/jackc/", "github.com/lib/pq", "github.com/go-sql-driver/"},
+	// A user of one driver never compiles the others.
+	"sqlconn/pgxconn":   {mod + "/transport", mod + "/grpcconn", mod + "/pool", mod + "/internal/testenv", "github.com/lib/pq", "github.com/go-sql-driver/"},
+	"sqlconn/pqconn":    {mod + "/transport", mod + "/grpcconn", mod + "/pool", mod + "/internal/testenv", "github.com/jackc/", "github.com/go-sql-driver/"},
+	"sqlconn/mysqlconn": {mod + "/transport", mod + "/grpcconn", mod + "/pool", mod + "/internal/testenv", "github.com/jackc/", "github.com/lib/pq"},
+	// faultlab is user-facing: it stands alone, so soaking a client never
+	// drags herz (or a heavy library) into the user's test binary.
+	"faultlab": {mod + "/", "google.golang.org/grpc", "golang.org/x/net/http2", "github.com/sony/gobreaker", "github.com/jackc/", "github.com/lib/pq", "github.com/go-sql-driver/", "database/sql", "go.opentelemetry.io/"},
+	"pool":     {mod + "/transport", mod + "/grpcconn", mod + "/sqlconn", mod + "/internal/testenv", "google.golang.org/grpc", "golang.org/x/net/http2"},
 }
 
 // owners: each heavy third-party library is imported by exactly one herz
@@ -62,6 +69,10 @@ var owners = map[string]string{
 	"github.com/jackc/puddle":   "pool",
 	"golang.org/x/net/http2":    "transport",
 	"google.golang.org/grpc":    "grpcconn",
+	// Database drivers: only sqlconn's per-driver sub-packages.
+	"github.com/jackc/pgx":      "sqlconn/pgxconn",
+	"github.com/lib/pq":         "sqlconn/pqconn",
+	"github.com/go-sql-driver/": "sqlconn/mysqlconn",
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -69,11 +69,11 @@ func (c BudgetConfig) withDefaults() BudgetConfig {
 func (c BudgetConfig) validate() error {
 	switch {
 	case math.IsNaN(c.Ratio) || c.Ratio < 0 || c.Ratio > 1:
-		return fmt.Errorf("herz/retry: BudgetConfig.Ratio must be in [0,1], got %v", c.Ratio)
+		return &ConfigError{Struct: "BudgetConfig", Field: "Ratio", Rule: fmt.Sprintf("must be in [0,1], got %v", c.Ratio)}
 	case c.MinPerSecond != NoFloor && (math.IsNaN(c.MinPerSecond) || math.IsInf(c.MinPerSecond, 0) || c.MinPerSecond < 0):
-		return fmt.Errorf("herz/retry: BudgetConfig.MinPerSecond must be a finite number ≥ 0 or NoFloor (-1), got %v", c.MinPerSecond)
+		return &ConfigError{Struct: "BudgetConfig", Field: "MinPerSecond", Rule: fmt.Sprintf("must be a finite number ≥ 0 or NoFloor (-1), got %v", c.MinPerSecond)}
 	case c.TTL < minBudgetTTL:
-		return fmt.Errorf("herz/retry: BudgetConfig.TTL must be at least %v, got %v", minBudgetTTL, c.TTL)
+		return &ConfigError{Struct: "BudgetConfig", Field: "TTL", Rule: fmt.Sprintf("must be at least %v, got %v", minBudgetTTL, c.TTL)}
 	}
 	return nil
 }

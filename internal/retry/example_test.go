@@ -29,10 +29,11 @@ func Example() {
 		return nil
 	}
 
-	budget.Deposit() // once per request
+	budget.Deposit()       // once per request
+	bo := policy.Backoff() // once per request: nothing is allocated unless it retries
 	err = call()
 	for n := 1; err != nil && n <= policy.Retries() && budget.Withdraw(); n++ {
-		if retry.Sleep(ctx, policy.Delay(n)) != nil {
+		if retry.Sleep(ctx, bo.Next()) != nil {
 			break // deadline or cancel: report the last attempt's error
 		}
 		err = call()

@@ -3,7 +3,6 @@ package retry
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -27,15 +26,18 @@ const NoRetries = -1
 // from time.Duration overflow.
 const maxDelay = 24 * time.Hour
 
-// Policy is an exponential backoff with jitter: the delay before retry n is
-// Initial × Multiplier^(n−1), capped at Max, then spread uniformly over
-// [d×(1−Jitter), d×(1+Jitter)].
+// Policy is an exponential backoff with jitter, computed by
+// github.com/cenkalti/backoff/v4's ExponentialBackOff: the delay before retry
+// n is d = Initial × Multiplier^(n−1), capped at Max, then spread uniformly
+// over [d×(1−Jitter), d×(1+Jitter)] (cenkalti may add up to 1ns on top). The
+// library grows the interval one retry at a time and truncates each step to
+// a whole nanosecond, which only matters for intervals of a few nanoseconds.
 //
 // The zero value is the production default (50ms, ×2, capped at 2s, ±50%
 // jitter, 2 retries). A Policy holds no per-operation state: it is a plain
 // value, safe to copy and to share between goroutines. Adapters call
-// [Policy.Validate] once (in their New) and then [Policy.Delay] or
-// [Policy.NewBackOff] per operation.
+// [Policy.Validate] once (in their New) and then, per operation,
+// [Policy.Backoff] (or [Policy.NewBackOff] for a backoff.BackOff).
 type Policy struct {
 	// Initial is the delay before the first retry, before jitter.
 	// Default 50ms; zero means the default; negative or above 24h is invalid.
@@ -92,23 +94,23 @@ func (p Policy) Validate() error {
 	p = p.WithDefaults()
 	switch {
 	case p.Initial < 0 || p.Initial > maxDelay:
-		return fmt.Errorf("herz/retry: Policy.Initial must be in [0,%v], got %v", maxDelay, p.Initial)
+		return &ConfigError{Struct: "Policy", Field: "Initial", Rule: fmt.Sprintf("must be in [0,%v], got %v", maxDelay, p.Initial)}
 	case p.Max < 0 || p.Max > maxDelay:
-		return fmt.Errorf("herz/retry: Policy.Max must be in [0,%v], got %v", maxDelay, p.Max)
+		return &ConfigError{Struct: "Policy", Field: "Max", Rule: fmt.Sprintf("must be in [0,%v], got %v", maxDelay, p.Max)}
 	case p.Max < p.Initial:
-		return fmt.Errorf("herz/retry: Policy.Max (%v) must not be below Policy.Initial (%v)", p.Max, p.Initial)
+		return &ConfigError{Struct: "Policy", Field: "Max", Rule: fmt.Sprintf("(%v) must not be below Initial (%v)", p.Max, p.Initial)}
 	case math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0) || p.Multiplier < 1:
-		return fmt.Errorf("herz/retry: Policy.Multiplier must be a finite number ≥ 1, got %v", p.Multiplier)
+		return &ConfigError{Struct: "Policy", Field: "Multiplier", Rule: fmt.Sprintf("must be a finite number ≥ 1, got %v", p.Multiplier)}
 	case math.IsNaN(p.Jitter) || p.Jitter < 0 || p.Jitter > 1:
-		return fmt.Errorf("herz/retry: Policy.Jitter must be in [0,1], got %v", p.Jitter)
+		return &ConfigError{Struct: "Policy", Field: "Jitter", Rule: fmt.Sprintf("must be in [0,1], got %v", p.Jitter)}
 	case p.MaxRetries < NoRetries:
-		return fmt.Errorf("herz/retry: Policy.MaxRetries must be ≥ 0 or NoRetries (-1), got %d", p.MaxRetries)
+		return &ConfigError{Struct: "Policy", Field: "MaxRetries", Rule: fmt.Sprintf("must be ≥ 0 or NoRetries (-1), got %d", p.MaxRetries)}
 	}
 	return nil
 }
 
 // sanitized returns p with defaults filled in and every invalid field
-// replaced by its default, so that Delay and NewBackOff, which cannot return
+// replaced by its default, so that Backoff and NewBackOff, which cannot return
 // an error, still behave sanely on a policy nobody validated.
 func (p Policy) sanitized() Policy {
 	p = p.WithDefaults()
@@ -137,28 +139,38 @@ func (p Policy) Retries() int {
 	return max(p.sanitized().MaxRetries, 0)
 }
 
-// Delay returns the jittered delay to wait before retry number n (1-based:
-// n=1 is the first retry, after the first attempt failed). It is a pure
-// function of p and n apart from the random jitter, in the style of grpc-go's
-// internal/backoff: it keeps no state, so one Policy serves any number of
-// concurrent operations. n < 1 gives 0. Delay does not enforce MaxRetries
-// (see [Policy.Retries]) and does not validate p: out-of-range fields behave
-// as their defaults (call [Policy.Validate] once, when configuring).
-func (p Policy) Delay(n int) time.Duration {
-	if n < 1 {
-		return 0
+// Backoff returns the backoff state of one operation that follows p. It
+// allocates nothing: the cenkalti ExponentialBackOff behind it is created by
+// the first [Backoff.Next], when a first retry is about to happen, so an
+// operation that never retries costs nothing. Like [Policy.NewBackOff], it
+// does not validate p: out-of-range fields behave as their defaults (call
+// [Policy.Validate] once, when configuring).
+func (p Policy) Backoff() Backoff { return Backoff{p: p} }
+
+// Backoff is the retry delays of one operation, following a [Policy]: a
+// github.com/cenkalti/backoff/v4 ExponentialBackOff created per operation,
+// as that library recommends, on the first call to [Backoff.Next]. Get one
+// from [Policy.Backoff] at the start of the operation and keep it in the
+// retry loop; never share it between operations or goroutines. The zero
+// Backoff follows the zero (default) Policy.
+//
+// Backoff does not count retries (see [Policy.Retries]) and knows no
+// deadline, Retry-After or budget: the caller decides whether to retry and
+// [Sleep] bounds the wait by the context's deadline.
+type Backoff struct {
+	p Policy
+	b *backoff.ExponentialBackOff // nil until the first Next
+}
+
+// Next returns the jittered delay to wait before the next retry: the first
+// call gives the delay before retry 1, the second the delay before retry 2,
+// and so on, growing by Multiplier up to Max (before jitter) and staying
+// there. It never returns backoff.Stop.
+func (b *Backoff) Next() time.Duration {
+	if b.b == nil {
+		b.b = b.p.sanitized().exponential()
 	}
-	p = p.sanitized()
-	d := float64(p.Max)
-	// Initial × Multiplier^(n−1), computed in float64 where overflow becomes
-	// +Inf and is then capped; n−1 ≥ 1024 overflows for any Multiplier > 1.
-	if g := float64(p.Initial) * math.Pow(p.Multiplier, float64(n-1)); g < d {
-		d = g
-	}
-	d *= 1 + p.Jitter*(2*rand.Float64()-1)
-	// Initial and Max are at most 24h and Jitter at most 1, so d ≤ 48h: no
-	// overflow converting back.
-	return time.Duration(d)
+	return b.b.NextBackOff()
 }
 
 // NewBackOff returns a fresh github.com/cenkalti/backoff/v4 BackOff that
@@ -167,11 +179,17 @@ func (p Policy) Delay(n int) time.Duration {
 // [Policy.Retries] retries, after which NextBackOff returns backoff.Stop.
 //
 // Create one per operation and never share it: a BackOff carries the state of
-// one operation and is not safe for concurrent use. Like [Policy.Delay],
-// NewBackOff does not validate p. The delays follow the same distribution as
-// Delay, except that cenkalti's jitter may add up to 1ns on top.
+// one operation and is not safe for concurrent use. Like [Policy.Backoff],
+// NewBackOff does not validate p, and its delays are those of [Backoff.Next].
 func (p Policy) NewBackOff() backoff.BackOff {
 	p = p.sanitized()
+	return backoff.WithMaxRetries(p.exponential(), uint64(max(p.MaxRetries, 0)))
+}
+
+// exponential returns a fresh, reset cenkalti ExponentialBackOff following p,
+// which must be sanitized. MaxElapsedTime is 0 (no limit): the caller's
+// context deadline bounds the operation (see [Sleep]).
+func (p Policy) exponential() *backoff.ExponentialBackOff {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     p.Initial,
 		RandomizationFactor: p.Jitter,
@@ -182,5 +200,18 @@ func (p Policy) NewBackOff() backoff.BackOff {
 		Clock:               backoff.SystemClock,
 	}
 	b.Reset()
-	return backoff.WithMaxRetries(b, uint64(max(p.MaxRetries, 0)))
+	return b
 }
+
+// ConfigError reports an invalid field of a [Policy] or [BudgetConfig]. An
+// adapter re-states it with the name of its own field (Config.Retry.Initial),
+// so the user reads the field they wrote.
+type ConfigError struct {
+	// Struct is Policy or BudgetConfig; Field the field's name in it.
+	Struct, Field string
+	// Rule says what is wrong, e.g. "must be in [0,1], got 2".
+	Rule string
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string { return "herz/retry: " + e.Struct + "." + e.Field + " " + e.Rule }

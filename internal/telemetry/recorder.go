@@ -23,7 +23,7 @@ import (
 // allocate. Every peer passed in is normalised by [Peer], so an address that
 // still carries credentials or a path never reaches an attribute. The
 // attribute sets are cached by the raw strings passed in (at most 1024
-// combinations per method, then the cache starts over), so recording the same
+// combinations per method, then the oldest is dropped), so recording the same
 // peer and reason again does not rebuild or allocate them.
 type Recorder struct {
 	meter metric.Meter

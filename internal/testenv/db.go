@@ -364,3 +364,49 @@ func waitMySQLGone(ctx context.Context, conn *sql.Conn, ids []uint64) error {
 		}
 	}
 }
+
+// RedirectDSN returns the TCP address a DSN of driver ("pgx" for
+// PostgreSQL, "mysql" for go-sql-driver/mysql) points at, and the same DSN
+// pointing at addr instead: to put a faultlab.Proxy between a pool and its
+// server. Unix-socket DSNs are an error. Errors never quote the DSN.
+func RedirectDSN(driver, dsn, addr string) (from, redirected string, err error) {
+	switch driver {
+	case "pgx":
+		network, from, err := pgAddr(dsn)
+		if err != nil {
+			return "", "", err
+		}
+		if network != "tcp" {
+			return "", "", errors.New("herz/testenv: RedirectDSN: the PostgreSQL DSN uses a Unix socket")
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+			u, err := url.Parse(dsn)
+			if err != nil {
+				return "", "", errors.New("herz/testenv: PostgreSQL DSN is not a valid URL")
+			}
+			u.Host = addr
+			q := u.Query()
+			q.Del("host")
+			q.Del("port")
+			u.RawQuery = q.Encode()
+			return from, u.String(), nil
+		}
+		return from, dsn + " host=" + host + " port=" + port, nil // the last setting wins
+	case "mysql":
+		network, from, err := mysqlAddr(dsn)
+		if err != nil {
+			return "", "", err
+		}
+		if network == "unix" {
+			return "", "", errors.New("herz/testenv: RedirectDSN: the MySQL DSN uses a Unix socket")
+		}
+		slash := strings.LastIndex(dsn, "/")
+		user := ""
+		if at := strings.LastIndex(dsn[:slash], "@"); at >= 0 {
+			user = dsn[:at+1]
+		}
+		return from, user + "tcp(" + addr + ")" + dsn[slash:], nil
+	}
+	return "", "", fmt.Errorf("herz/testenv: RedirectDSN: driver must be pgx or mysql, got %q", driver)
+}

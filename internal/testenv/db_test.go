@@ -351,3 +351,26 @@ func TestSessionTimeoutDSNsMakeTheServerCloseIdleConns(t *testing.T) {
 		}
 	})
 }
+
+func TestRedirectDSNPointsTheDSNElsewhere(t *testing.T) {
+	for _, tc := range []struct {
+		driver, dsn, from, want string
+	}{
+		{"pgx", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "127.0.0.1:5432",
+			"postgres://postgres@127.0.0.1:9/test?sslmode=disable"},
+		{"pgx", "postgres://u@db/test?port=6000&sslmode=disable", "db:6000", "postgres://u@127.0.0.1:9/test?sslmode=disable"},
+		{"pgx", "host=localhost user=u", "localhost:5432", "host=localhost user=u host=127.0.0.1 port=9"},
+		{"mysql", "root@tcp(127.0.0.1:3306)/test?parseTime=true", "127.0.0.1:3306", "root@tcp(127.0.0.1:9)/test?parseTime=true"},
+		{"mysql", "u:p@/test", "127.0.0.1:3306", "u:p@tcp(127.0.0.1:9)/test"},
+	} {
+		from, got, err := testenv.RedirectDSN(tc.driver, tc.dsn, "127.0.0.1:9")
+		if err != nil || from != tc.from || got != tc.want {
+			t.Errorf("RedirectDSN(%s, %q) = %q, %q, %v; want %q, %q", tc.driver, tc.dsn, from, got, err, tc.from, tc.want)
+		}
+	}
+	for _, bad := range [][2]string{{"pgx", "host=/tmp"}, {"mysql", "u@unix(/tmp/s)/db"}, {"sqlite", "x"}} {
+		if _, _, err := testenv.RedirectDSN(bad[0], bad[1], "127.0.0.1:9"); err == nil {
+			t.Errorf("RedirectDSN(%s, %q): no error", bad[0], bad[1])
+		}
+	}
+}

@@ -1,74 +1,33 @@
-// Package testenv is herz's fault laboratory: real servers, a fault-injecting
-// proxy, network namespaces and database helpers for the tests and
-// benchmarks of transport/, sqlconn/, grpcconn/, dialer/, pool/ and
-// benchmarks/. Library code never imports it, and it imports no other herz
-// package. Every server and proxy binds 127.0.0.1 (ephemeral ports) and is
-// closed in t.Cleanup; none leaves a goroutine behind.
+// Package testenv holds herz's test-only helpers: the fault lab of the
+// public package faultlab wrapped for herz's tests, skipping rules for CI,
+// and database helpers, for the tests and benchmarks of transport/,
+// sqlconn/, grpcconn/, dialer/, pool/ and benchmarks/. Library code never
+// imports it.
 //
 // # Skipping, and not skipping under CI
 //
 // [SkipOrFail] skips with a reason, or fails when [CI] is true (env CI=true):
 // CI must run every test, so a missing prerequisite there is an error.
-// [RequireRoot], [RequireCommand], [RequirePG] and [RequireMySQL] use it.
+// [RequireRoot], [RequireCommand], [RequirePG], [RequireMySQL] and
+// [InNetns] use it.
 //
-// # A misbehaving HTTP server
+// # The fault lab
 //
-// [NewHTTPServer] starts a real net/http server speaking [HTTP1], [HTTPS]
-// (HTTP/2 over TLS, self-signed; trust it with [HTTPServer.ClientTLSConfig]
-// or use [HTTPServer.Client]) or [H2C]. [HTTPOptions] make it close idle
-// keep-alive connections (IdleTimeout), reset every n-th request's
-// connection with an RST after executing it (ResetEvery), answer slowly
-// (Delay, or ?sleep=250ms per request), with a body of any size. At run
-// time, [HTTPServer.SetStatus] starts and ends a 503 storm with Retry-After,
-// [HTTPServer.Stop] and [HTTPServer.Restart] take it down and up on the same
-// port, and [HTTPServer.GoAway] restarts it gracefully (GOAWAY on HTTP/2).
-// It counts executions per X-Request-Id ([HTTPServer.Executions]) and
-// [HTTPServer.Duplicates], which must stay 0 in every soak (P10):
+// Servers, the fault proxy and the network-namespace helpers live in
+// github.com/herz-go/herz/faultlab, which users soak their own clients with
+// (see its docs for every fault and scenario). The names here are short
+// forms for herz's tests: [NewHTTPServer], [NewProxy] and [NewEchoServer]
+// take a testing.TB, fail the test instead of returning an error and close
+// what they start in t.Cleanup; [InNetns] fails under CI where faultlab's
+// skips; [BlackholePort], [UnblackholePort], [ConntrackExpiry] and
+// [Sysctl] fail the test on error. The types are aliases of faultlab's,
+// except [HTTPServer], whose Restart and GoAway report errors with
+// t.Errorf:
 //
 //	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{IdleTimeout: 20 * time.Millisecond})
 //	client := &http.Client{Transport: transport.New(transport.Config{})}
 //	// ... POST with X-Request-Id ...
 //	if srv.Duplicates() != 0 { t.Errorf(...) }
-//
-// # A fault-injecting TCP proxy
-//
-// [NewProxy] puts a TCP proxy in front of anything (PostgreSQL, MariaDB, a
-// gRPC or HTTP server, an [EchoServer]). [Proxy.SetFault] switches it at run
-// time between [NoFault], [Refuse] (dials get ECONNREFUSED), [ResetAll]
-// (every connection gets an RST), [Blackhole] (nothing flows, no FIN, no
-// RST), [Latency] and [CloseAfterBytes] (a peer dying mid-message):
-//
-//	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
-//	p := testenv.NewProxy(t, srv.Addr()) // or "127.0.0.1:5432"
-//	// ... requests to "http://" + p.Addr() ...
-//	p.SetFault(testenv.Blackhole())
-//
-// A user-space proxy cannot make the kernel stop ACKing or drop SYNs: its
-// own kernel still acknowledges what the client sends. For that, use a
-// network namespace.
-//
-// # Network namespaces
-//
-// [InNetns] runs a test body in a fresh network namespace (only lo, up), in
-// which [BlackholePort] (iptables DROP both ways: no ACK, no FIN, no RST,
-// SYNs unanswered), [ConntrackExpiry] (a NAT that forgets idle connections)
-// and [Sysctl] change the network without touching the host's:
-//
-//	func TestDeadConnFoundAfterBlackhole(t *testing.T) {
-//		testenv.InNetns(t, func(t *testing.T) {
-//			srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: testenv.HTTPS})
-//			// ... warm a connection up ...
-//			testenv.BlackholePort(t, testenv.Port(t, srv.Addr()))
-//			// ... the next request must fail within the configured bound ...
-//		})
-//	}
-//
-// A namespace belongs to a thread, and Go runs goroutines on any thread, so
-// InNetns re-executes the test binary (filtered with -test.run to the
-// calling test) as a child cloned into a new namespace, and runs body
-// there; see InNetns for what that means for the code around the call. The
-// helpers refuse to run anywhere but in such a child. Needs Linux, root, ip
-// and iptables.
 //
 // # Databases
 //
@@ -80,9 +39,11 @@
 // sessions on the shared server. The helpers take *sql.DB, so this package
 // compiles no driver; its tests use pgx and go-sql-driver/mysql.
 //
-// # Leak counters
+// # Redis
 //
-// [OpenFDs] and [Goroutines] report descriptors and goroutines for soak
-// benchmarks; tests check goroutines with goleak in TestMain, as this
-// package's own tests do (in the InNetns children too).
+// [RequireRedis] gives the machine's Redis ([RedisAddr], started by .ci/run
+// when down). [RedisDo], [RedisSend] and [RedisRead] speak RESP2 on any
+// conn; [RedisSetConfig] changes a server parameter (CONFIG SET timeout 1)
+// and restores it in t.Cleanup; [RedisKillClients] kills only the clients
+// named with CLIENT SETNAME, never other processes' connections.
 package testenv

@@ -7,27 +7,6 @@ import (
 	"github.com/herz-go/herz/internal/testenv"
 )
 
-// Faults are plain values: keep them in tables, compare them, print them.
-func ExampleFault() {
-	for _, f := range []testenv.Fault{
-		testenv.NoFault(),
-		testenv.Refuse(),
-		testenv.ResetAll(),
-		testenv.Blackhole(),
-		testenv.Latency(50 * time.Millisecond),
-		testenv.CloseAfterBytes(1024),
-	} {
-		fmt.Println(f)
-	}
-	// Output:
-	// none
-	// refuse
-	// reset-all
-	// blackhole
-	// latency(50ms)
-	// close-after-bytes(1024)
-}
-
 // Server-side idle timeouts travel in the DSN, so they apply to the pool's
 // own sessions only, never to other users of the shared server.
 func ExamplePGDSNWithIdleSessionTimeout() {

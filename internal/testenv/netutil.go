@@ -1,67 +1,14 @@
 package testenv
 
 import (
-	"crypto/tls"
-	"errors"
-	"fmt"
 	"net"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 )
 
-// resetConn closes c with a TCP RST instead of a FIN: SO_LINGER 0, then
-// Close. Conns that are not TCP underneath are closed normally.
-func resetConn(c net.Conn) {
-	if tc := tcpConnOf(c); tc != nil {
-		_ = tc.SetLinger(0)
-		_ = tc.Close()
-		return
-	}
-	_ = c.Close()
-}
-
-// tcpConnOf digs the *net.TCPConn out of c through *tls.Conn and any wrapper
-// with a NetConn method; nil if there is none.
-func tcpConnOf(c net.Conn) *net.TCPConn {
-	for range 8 { // bounded: wrappers never nest this deep
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v
-		case *tls.Conn:
-			c = v.NetConn()
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
-}
-
-// relistenFor bounds how long [listenTCP] retries a port that is still busy.
-const relistenFor = 2 * time.Second
-
-// listenTCP listens on addr ("127.0.0.1:0" for a fresh port). Re-binding a
-// port that was just closed is retried for up to [relistenFor] while the
-// kernel answers EADDRINUSE (a dial elsewhere may briefly hold the port).
-func listenTCP(addr string) (*net.TCPListener, error) {
-	deadline := time.Now().Add(relistenFor)
-	for {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			return ln.(*net.TCPListener), nil
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("herz/testenv: listen on %s: %w", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// Port returns the port of a "host:port" address such as [HTTPServer.Addr]
-// or [Proxy.Addr], for [BlackholePort]; a bad address fails the test.
+// Port returns the port of a "host:port" address such as
+// [faultlab.HTTPServer.Addr] or [faultlab.Proxy.Addr], for [BlackholePort];
+// a bad address fails the test.
 func Port(t testing.TB, addr string) int {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr)

@@ -13,7 +13,11 @@ func TestOwnTCPPortsListsThisProcessSocketsOnly(t *testing.T) {
 		testenv.SkipOrFail(t, "herz/testenv: OwnTCPPorts reads Linux /proc, this is %s", runtime.GOOS)
 	}
 	e := testenv.NewEchoServer(t)
-	c := dial(t, e.Addr())
+	c, err := net.Dial("tcp", e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	ln6, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
 		testenv.SkipOrFail(t, "herz/testenv: no IPv6 loopback: %v", err)

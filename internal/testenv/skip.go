@@ -3,10 +3,10 @@ package testenv
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/herz-go/herz/faultlab"
 )
 
 // CI reports whether the tests run in continuous integration: the
@@ -39,32 +39,14 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
-// sbinDirs are searched after $PATH: iptables and ip live in /usr/sbin,
-// which is often missing from a non-login PATH.
-var sbinDirs = [...]string{"/usr/sbin", "/sbin", "/usr/local/sbin"}
-
 // RequireCommand returns the absolute path of the named command, looked up
-// in $PATH and then in /usr/sbin, /sbin and /usr/local/sbin. When it is
-// missing the test is skipped (failed under CI) with a reason naming it.
+// as [faultlab.LookCommand] does. When it is missing the test is skipped
+// (failed under CI) with a reason naming it.
 func RequireCommand(t testing.TB, name string) string {
 	t.Helper()
-	path, err := lookCommand(name)
+	path, err := faultlab.LookCommand(name)
 	if err != nil {
 		SkipOrFail(t, "herz/testenv: test needs the command %q: %v", name, err)
 	}
 	return path
-}
-
-// lookCommand is [RequireCommand] without the testing.TB.
-func lookCommand(name string) (string, error) {
-	if path, err := exec.LookPath(name); err == nil {
-		return path, nil
-	}
-	for _, dir := range sbinDirs {
-		path := filepath.Join(dir, name)
-		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return path, nil
-		}
-	}
-	return "", fmt.Errorf("herz/testenv: %q not found in $PATH or %v", name, sbinDirs)
 }

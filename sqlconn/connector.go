@@ -1,0 +1,412 @@
+package sqlconn
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/herz-go/herz/breaker"
+	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/internal/retry"
+	"github.com/herz-go/herz/internal/telemetry"
+)
+
+// slotKey is the context key of the *slot a Connect passes to DialContext.
+type slotKey struct{}
+
+// slot links one Connect call to the socket its driver dials: DialContext
+// stores the tracked connection in it, Connect wraps the driver connection
+// with it.
+type slot struct {
+	d  *dialer.Dialer
+	mu sync.Mutex
+	tc *dialer.Conn // the last tracked connection dialed; nil if none
+}
+
+func (s *slot) conn() *dialer.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tc
+}
+
+// DialContext dials through the herz Dialer of the connector whose Connect
+// is running on ctx, and links the connection to the driver connection that
+// Connect returns: plug it into the driver's dial hook (pgx
+// pgconn.Config.DialFunc, go-sql-driver mysql.Config.DialFunc, lib/pq's
+// Connector.Dialer). Outside a wrapped connector's Connect it dials with a
+// plain net.Dialer.
+func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	s, _ := ctx.Value(slotKey{}).(*slot)
+	if s == nil {
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, addr)
+	}
+	nc, err := s.d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := dialer.ConnOf(nc); ok {
+		s.mu.Lock()
+		s.tc = tc
+		s.mu.Unlock()
+	}
+	return nc, nil
+}
+
+// Connector is a driver.Connector that wraps another one (see [Wrap]). It
+// implements io.Closer: sql.DB.Close closes it, which closes the Dialer it
+// owns and the wrapped connector if that is an io.Closer.
+type Connector struct {
+	inner driver.Connector
+	cfg   Config
+	err   error // invalid Config: every Connect fails with it
+
+	d        *dialer.Dialer
+	ownsD    bool
+	breakers *breaker.Registry
+	policy   retry.Policy
+	gate     gate
+	rec      *telemetry.SQLRecorder
+	hrec     *telemetry.Recorder
+	pool     string
+
+	mu         sync.Mutex
+	unregister []func() error
+	closed     bool
+}
+
+// Wrap returns a connector whose connections database/sql checks before
+// every reuse (see the package documentation). An invalid cfg does not
+// panic: every Connect of the returned connector fails with the error naming
+// the field (use [Open] or [New] to see it at once).
+func Wrap(inner driver.Connector, cfg Config) driver.Connector {
+	c, err := New(inner, cfg)
+	if err != nil {
+		return &Connector{inner: inner, err: err}
+	}
+	return c
+}
+
+// New is [Wrap] returning the concrete *Connector, and the error of an
+// invalid cfg.
+func New(inner driver.Connector, cfg Config) (*Connector, error) {
+	if inner == nil {
+		return nil, errors.New("herz/sqlconn: New: nil driver.Connector")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Connector{inner: inner, cfg: cfg, d: cfg.Dialer}
+	c.policy = retry.Policy{Initial: cfg.ConnectBackoff, Max: cfg.ConnectBackoffMax, MaxRetries: retry.NoRetries}
+	if err := c.policy.Validate(); err != nil {
+		return nil, fmt.Errorf("herz/sqlconn: Config.ConnectBackoff: %w", err)
+	}
+	if !cfg.DisableBreaker {
+		bc := cfg.Breaker
+		if bc.OpenBase == 0 {
+			bc.OpenBase = defaultBreakerOpenBase
+		}
+		if bc.OpenMax == 0 {
+			bc.OpenMax = max(defaultBreakerOpenMax, bc.OpenBase)
+		}
+		user := bc.OnStateChange
+		bc.OnStateChange = func(key string, from, to breaker.State) {
+			if from == breaker.StateHalfOpen && to == breaker.StateClosed {
+				c.gate.slowStart()
+			}
+			c.hrec.BreakerTransition(context.Background(), key, from.String(), to.String())
+			if user != nil {
+				user(key, from, to)
+			}
+		}
+		if c.breakers, err = breaker.New(bc); err != nil {
+			return nil, fmt.Errorf("herz/sqlconn: Config.Breaker: %w", err)
+		}
+	}
+	if c.rec, err = telemetry.NewSQL(cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("herz/sqlconn: %w", err)
+	}
+	if c.hrec, err = telemetry.New(cfg.MeterProvider); err != nil {
+		return nil, fmt.Errorf("herz/sqlconn: %w", err)
+	}
+	c.pool = cfg.PoolName
+	if c.pool == "" {
+		if c.pool = telemetry.Peer(cfg.Server); c.pool == "" {
+			c.pool = "database"
+		}
+	}
+	if c.d == nil {
+		c.d, err = dialer.New(dialer.Config{
+			DialRetries:    -1,
+			DisableBreaker: true,
+			MaxLifetime:    cfg.MaxLifetime,
+			MeterProvider:  cfg.MeterProvider,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("herz/sqlconn: %w", err)
+		}
+		c.ownsD = true
+	}
+	return c, nil
+}
+
+// Dialer returns the herz Dialer the connector routes dialing through (for
+// its Stats and Learner).
+func (c *Connector) Dialer() *dialer.Dialer { return c.d }
+
+// Driver implements driver.Connector: the wrapped connector's driver.
+func (c *Connector) Driver() driver.Driver { return c.inner.Driver() }
+
+// Close closes the Dialer the connector owns, stops its metric callbacks and
+// closes the wrapped connector if it is an io.Closer. sql.DB.Close calls it.
+func (c *Connector) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	unreg := c.unregister
+	c.unregister = nil
+	c.mu.Unlock()
+	var errs []error
+	for _, u := range unreg {
+		errs = append(errs, u())
+	}
+	if c.ownsD && c.d != nil {
+		errs = append(errs, c.d.Close())
+	}
+	if cl, ok := c.inner.(io.Closer); ok {
+		errs = append(errs, cl.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Connect implements driver.Connector: it opens a connection through the
+// per-server breaker (failing at once while it is open), in slow start after
+// an outage, retrying dial failures with jittered backoff, and returns it
+// wrapped. Errors never carry the DSN's password.
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	bo := c.policy.Backoff()
+	for attempt := 0; ; attempt++ {
+		conn, err := c.connectOnce(ctx)
+		if err == nil {
+			return conn, nil
+		}
+		if attempt >= c.cfg.ConnectRetries || !retryableConnect(err) || ctx.Err() != nil ||
+			retry.Sleep(ctx, bo.Next()) != nil {
+			return nil, &ConnectError{Server: telemetry.Peer(c.cfg.Server), Attempts: attempt + 1, Err: err}
+		}
+	}
+}
+
+// retryableConnect reports whether a connect failure is a failed dial, safe
+// and useful to try again (nothing was said to the server). A breaker
+// rejection is not: failing fast is its point.
+func retryableConnect(err error) bool {
+	if errors.Is(err, breaker.ErrOpen) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var de *dialer.DialError
+	return errors.As(err, &de)
+}
+
+func (c *Connector) connectOnce(ctx context.Context) (driver.Conn, error) {
+	release, err := c.gate.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var done func(error)
+	if c.breakers != nil {
+		if done, err = c.breakers.Allow(c.cfg.Server); err != nil {
+			release(false)
+			return nil, err
+		}
+	}
+	s := &slot{d: c.d}
+	cctx := context.WithValue(ctx, slotKey{}, s)
+	if c.cfg.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(cctx, c.cfg.ConnectTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	inner, err := c.inner.Connect(cctx)
+	if done != nil {
+		done(err)
+	}
+	release(err == nil)
+	if err != nil {
+		return nil, err
+	}
+	c.rec.ConnCreated(ctx, c.pool, time.Since(start))
+	w := &conn{c: c, inner: inner, tc: s.conn(), lent: true, since: start}
+	if w.tc != nil {
+		if w.lease, w.lent = w.tc.Lend(); !w.lent {
+			inner.Close()
+			return nil, &dialer.StaleError{Reason: dialer.ReasonEvicted, Peer: w.tc.Peer()}
+		}
+	} else if c.cfg.MaxLifetime > 0 {
+		w.expires = start.Add(time.Duration(float64(c.cfg.MaxLifetime) * (1 - lifetimeJitter*rand.Float64())))
+	}
+	if c.cfg.IdleHint != nil && w.tc != nil {
+		if d, err := c.cfg.IdleHint(cctx, inner); err == nil && d > 0 {
+			c.d.Learner().ObserveHint(w.tc.Peer(), d)
+		}
+	}
+	return w, nil
+}
+
+// ConnectError is returned by Connect when no connection could be opened.
+// Its message never contains a password: the server is host:port only and
+// the driver's message goes through [Redact].
+type ConnectError struct {
+	// Server is the database server, host:port.
+	Server string
+	// Attempts is the number of connect attempts made.
+	Attempts int
+	// Err is the last attempt's error (a *breaker.OpenError while the
+	// breaker is open, a *dialer.DialError for a failed dial, or the
+	// driver's). Its own message is not redacted.
+	Err error
+}
+
+// Error implements error.
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("herz/sqlconn: connect to %s failed after %d attempt(s): %s", e.Server, e.Attempts, Redact(e.Err.Error()))
+}
+
+// Unwrap returns the last attempt's error.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// gate limits concurrent connects after the breaker closed again: 1 at a
+// time, then 2, 4, … doubling with each success until slowStartEnd, when
+// the limit goes away. Waiting is bounded by the caller's context.
+type gate struct {
+	mu       sync.Mutex
+	limit    int // 0: no limit
+	inflight int
+	wake     chan struct{} // closed when a slot frees; nil if nobody waits
+}
+
+// slowStartEnd is the concurrency at which the slow start ends.
+const slowStartEnd = 64
+
+func (g *gate) slowStart() {
+	g.mu.Lock()
+	g.limit = 1
+	g.mu.Unlock()
+}
+
+// acquire waits for a connect slot. release(ok) frees it; ok doubles the
+// limit.
+func (g *gate) acquire(ctx context.Context) (release func(ok bool), err error) {
+	g.mu.Lock()
+	for g.limit > 0 && g.inflight >= g.limit {
+		if g.wake == nil {
+			g.wake = make(chan struct{})
+		}
+		wake := g.wake
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		g.mu.Lock()
+	}
+	g.inflight++
+	g.mu.Unlock()
+	return g.release, nil
+}
+
+func (g *gate) release(ok bool) {
+	g.mu.Lock()
+	g.inflight--
+	if ok && g.limit > 0 {
+		if g.limit *= 2; g.limit >= slowStartEnd {
+			g.limit = 0
+		}
+	}
+	if g.wake != nil {
+		close(g.wake)
+		g.wake = nil
+	}
+	g.mu.Unlock()
+}
+
+// OpenDB is sql.OpenDB for a connector made by [Wrap] or [New]: it also
+// reports the pool's db.client.connection.count and .max metrics from
+// sql.DB.Stats until the DB is closed. Other connectors are opened as they
+// are.
+func OpenDB(c driver.Connector) *sql.DB {
+	db := sql.OpenDB(c)
+	if hc, ok := c.(*Connector); ok && hc.err == nil {
+		unreg, err := hc.rec.ObservePool(hc.pool, func() telemetry.SQLPoolStats {
+			s := db.Stats()
+			return telemetry.SQLPoolStats{Idle: int64(s.Idle), Used: int64(s.InUse), Max: int64(s.MaxOpenConnections)}
+		})
+		if err == nil {
+			hc.mu.Lock()
+			if hc.closed {
+				_ = unreg()
+			} else {
+				hc.unregister = append(hc.unregister, unreg)
+			}
+			hc.mu.Unlock()
+		}
+	}
+	return db
+}
+
+// Open opens a database/sql pool for any registered driver with its
+// connections wrapped. A driver's own dialing cannot be routed through herz
+// this way, so its connections get the bounded ping after Config.
+// PingAfterIdle instead of the probe; use the pgxconn, pqconn or mysqlconn
+// sub-package for the probe at every reuse. Errors never carry the DSN's
+// password.
+func Open(driverName, dsn string, cfg Config) (*sql.DB, error) {
+	probe, err := sql.Open(driverName, "")
+	if err != nil {
+		return nil, fmt.Errorf("herz/sqlconn: Open: %w", err)
+	}
+	drv := probe.Driver()
+	_ = probe.Close()
+	var inner driver.Connector
+	if dc, ok := drv.(driver.DriverContext); ok {
+		if inner, err = dc.OpenConnector(dsn); err != nil {
+			return nil, fmt.Errorf("herz/sqlconn: Open %s: %s", driverName, Redact(err.Error()))
+		}
+	} else {
+		inner = dsnConnector{dsn: dsn, drv: drv}
+	}
+	if cfg.Server == "" {
+		cfg.Server = telemetry.Peer(dsn)
+	}
+	c, err := New(inner, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return OpenDB(c), nil
+}
+
+// dsnConnector is database/sql's own adapter for drivers without
+// DriverContext.
+type dsnConnector struct {
+	dsn string
+	drv driver.Driver
+}
+
+func (t dsnConnector) Connect(context.Context) (driver.Conn, error) { return t.drv.Open(t.dsn) }
+func (t dsnConnector) Driver() driver.Driver                        { return t.drv }
