@@ -41,6 +41,7 @@ const (
 
 type builder struct{}
 
+// Name returns [BalancerName].
 func (builder) Name() string { return BalancerName }
 
 // lbConfig is the parsed JSON config of the balancer.
@@ -65,6 +66,8 @@ func (builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfi
 	return &c, nil
 }
 
+// Build returns a new herz_outlier balancer with the default config (the
+// service config's arrives with the first UpdateClientConnState).
 func (builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &outlierBalancer{cc: cc, eps: map[string]*endpoint{}}
 	s, _ := Config{}.withDefaults()
@@ -143,6 +146,8 @@ func (w wrappedCC) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConn
 	return w.ClientConn.NewSubConn(addrs, opts)
 }
 
+// UpdateClientConnState takes the config and the resolver's endpoints and
+// hands the endpoints to endpointsharding.
 func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	if c, ok := s.BalancerConfig.(*lbConfig); ok {
 		oc := c.OutlierConfig
@@ -162,18 +167,21 @@ func (b *outlierBalancer) UpdateClientConnState(s balancer.ClientConnState) erro
 	return b.Balancer.UpdateClientConnState(balancer.ClientConnState{ResolverState: rs})
 }
 
+// ResolverError forwards a resolver error to endpointsharding.
 func (b *outlierBalancer) ResolverError(err error) {
 	b.topMu.Lock()
 	defer b.topMu.Unlock()
 	b.Balancer.ResolverError(err)
 }
 
+// ExitIdle forwards to endpointsharding.
 func (b *outlierBalancer) ExitIdle() {
 	b.topMu.Lock()
 	defer b.topMu.Unlock()
 	b.Balancer.ExitIdle()
 }
 
+// Close stops the ejection and lifetime timers and closes endpointsharding.
 func (b *outlierBalancer) Close() {
 	b.topMu.Lock()
 	defer b.topMu.Unlock()
@@ -340,6 +348,8 @@ type picker struct {
 	next  atomic.Uint32
 }
 
+// Pick picks the next ready, not ejected backend and wraps its Done to
+// record the call's outcome.
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	n := uint32(len(p.ready))
 	ch := &p.ready[p.next.Add(1)%n]
