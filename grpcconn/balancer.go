@@ -569,10 +569,11 @@ func (b *outlierBalancer) unEject(ep *endpoint) {
 // to it (the balancer is built by grpc-go from a JSON config and cannot be
 // handed Go values).
 type hooks struct {
-	rec    *telemetry.BalancerRecorder
-	conns  connSet
-	ejects atomic.Uint64
-	drains atomic.Uint64
+	rec          *telemetry.BalancerRecorder
+	conns        connSet
+	ejects       atomic.Uint64
+	drains       atomic.Uint64
+	tooManyPings atomic.Uint64 // calls that ended with a GOAWAY "too_many_pings"
 }
 
 // connSet is the set of connections dialed through one Options, by

@@ -49,6 +49,12 @@
 // whole-path blackhole an RPC gets its answer after ~8.4s, and a reconnect
 // fails after the 5s connect timeout; plain grpc-go waits ~15 min.
 //
+// herz does not learn a server's ping policy by getting a connection
+// killed: grpc-go exposes no hook to change a ClientConn's ping interval
+// afterwards (it doubles the interval itself after a too_many_pings GOAWAY).
+// A ServerMinTime set below a server's policy shows in
+// [Stats].TooManyPings, which counts the calls such a GOAWAY ended.
+//
 // # Retries
 //
 // The unary interceptor retries an attempt only when the server cannot have

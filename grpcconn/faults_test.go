@@ -36,13 +36,17 @@ func TestAggressiveKeepaliveNoTooManyPings(t *testing.T) {
 	aggressive := keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}
 	herz := herzClient(t, herzSrv.addr, grpcconn.Config{Keepalive: grpcconn.KeepaliveConfig{Time: aggressive.Time, Timeout: aggressive.Timeout}})
 	plain := plainClient(t, plainSrv.addr, "", grpc.WithKeepaliveParams(aggressive))
+	// A herz client told, wrongly, that the server permits 10s pings: it
+	// is killed like plain grpc-go, and its Stats say why.
+	wrongSrv := newEchoServer(t, "wrong", grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{}))
+	wrong := herzClient(t, wrongSrv.addr, grpcconn.Config{Keepalive: grpcconn.KeepaliveConfig{ServerMinTime: 10 * time.Second}})
 
 	// The server sends its headers at once and nothing else for 45s: the
 	// clients' keepalive pings start after 10s of silence.
 	var wg sync.WaitGroup
 	errs := map[string]error{}
 	var mu sync.Mutex
-	for name, cc := range map[string]grpc.ClientConnInterface{"herz": herz, "plain": plain} {
+	for name, cc := range map[string]grpc.ClientConnInterface{"herz": herz, "plain": plain, "wrong": wrong} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -64,6 +68,11 @@ func TestAggressiveKeepaliveNoTooManyPings(t *testing.T) {
 	}
 	if plainSrv.tooManyPings.Load() == 0 {
 		t.Errorf("plain grpc-go got no too_many_pings GOAWAY: the scenario does not test anything")
+	}
+	st := wrong.Options().Stats()
+	t.Logf("herz with ServerMinTime 10s against the default policy: %v (too_many_pings GOAWAYs %d); %v", errs["wrong"], wrongSrv.tooManyPings.Load(), st)
+	if wrongSrv.tooManyPings.Load() > 0 && st.TooManyPings == 0 {
+		t.Errorf("the server sent too_many_pings but Stats.TooManyPings is 0")
 	}
 }
 

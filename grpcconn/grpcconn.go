@@ -234,11 +234,17 @@ type Stats struct {
 	// Drains counts connections drained at the end of their lifetime
 	// (Config.Dialer.MaxLifetime).
 	Drains uint64
+	// TooManyPings counts calls that ended because a server closed their
+	// connection with GOAWAY ENHANCE_YOUR_CALM "too_many_pings": nonzero
+	// means Config.Keepalive.ServerMinTime is below a server's
+	// EnforcementPolicy.MinTime (grpc-go then doubles the ClientConn's ping
+	// interval by itself).
+	TooManyPings uint64
 }
 
 // Stats returns the Options' counters.
 func (o *Options) Stats() Stats {
-	st := Stats{Retries: map[string]uint64{}, RetriesRefused: o.refused.Load(), Ejections: o.h.ejects.Load(), Drains: o.h.drains.Load()}
+	st := Stats{Retries: map[string]uint64{}, RetriesRefused: o.refused.Load(), Ejections: o.h.ejects.Load(), Drains: o.h.drains.Load(), TooManyPings: o.h.tooManyPings.Load()}
 	for r := range numReasons {
 		if n := o.retries[r].Load(); n > 0 {
 			st.Retries[r.String()] = n
@@ -249,5 +255,5 @@ func (o *Options) Stats() Stats {
 
 // String formats s on one line.
 func (s Stats) String() string {
-	return fmt.Sprintf("retries %v, refused %d, ejections %d, drains %d", s.Retries, s.RetriesRefused, s.Ejections, s.Drains)
+	return fmt.Sprintf("retries %v, refused %d, ejections %d, drains %d, too_many_pings %d", s.Retries, s.RetriesRefused, s.Ejections, s.Drains, s.TooManyPings)
 }

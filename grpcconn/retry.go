@@ -3,6 +3,7 @@ package grpcconn
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,12 @@ func (c *call) done(di balancer.DoneInfo) {
 		bits |= seenTrailersOnly
 	}
 	c.seen.Store(bits)
+	if di.Err != nil && status.Code(di.Err) == codes.Unavailable && strings.Contains(di.Err.Error(), "too_many_pings") {
+		// The server closed the connection with GOAWAY ENHANCE_YOUR_CALM
+		// "too_many_pings": Keepalive.ServerMinTime is below its policy.
+		// grpc-go doubles this ClientConn's ping interval by itself.
+		c.h.tooManyPings.Add(1)
+	}
 	lat := time.Duration(-1) // a stream's duration says nothing of the backend's speed
 	if !c.stream {
 		lat = time.Since(c.start)
