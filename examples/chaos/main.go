@@ -65,23 +65,18 @@ func showTable(w io.Writer, o options) error {
 	rows = append(rows, sr...)
 	rows = append(rows, sqlRows(w, o)...)
 	rows = append(rows, redisRow(w, o))
-	rows = append(rows, grpcRows()...)
+	rows = append(rows, grpcRows(w, o)...)
 	rows = append(rows, blackholeRow())
 	fmt.Fprintln(w)
 	printTable(w, rows)
 	fmt.Fprintln(w, `
-   stdlib: http.DefaultTransport, the bare driver (pgx, go-sql-driver/mysql), a plain puddle pool.
-   herz: transport.Config{}, sqlconn's pgxconn and mysqlconn, pool.Config{}. errors: what callers got
+   stdlib: http.DefaultTransport, the bare driver (pgx, go-sql-driver/mysql), a plain puddle pool,
+   grpc-go's round_robin. herz: transport.Config{}, sqlconn's pgxconn and mysqlconn, pool.Config{},
+   grpcconn.NewClient with grpcconn.Config{}. errors: what callers got
    back; dups: requests the server ran twice (POSTs); conns: connects made; retries and evictions:
    herz's own counters, by reason. A POST whose bytes may have reached the server is never re-sent
    by herz: after an RST the caller gets the error, and the server's duplicate counter stays at 0.`)
 	return nil
-}
-
-// grpcRows is where the gRPC rows (a backend failing, a server restarting;
-// grpc-go's defaults vs grpcconn) go once package grpcconn is in this tree.
-func grpcRows() []row {
-	return []row{{name: "gRPC: failing backend, server restart", skipped: "grpcconn is not in this build yet"}}
 }
 
 // blackholeRow: a peer that goes silent (no FIN, no RST) needs packet
