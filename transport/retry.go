@@ -61,7 +61,7 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		// Out of attempts (Config.Retry.MaxRetries; NoRetries and
 		// WithoutRetries give 0).
 		return 0, false
-	case req.Context().Err() != nil:
+	case callerGaveUp(req):
 		// The caller canceled or its deadline passed: nobody waits for a
 		// retry, and context.Canceled says nothing about the server.
 		return 0, false
@@ -192,4 +192,22 @@ func isIdempotent(req *http.Request) bool {
 	}
 	_, ok := req.Header["X-Idempotency-Key"]
 	return ok
+}
+
+// callerGaveUp reports whether the caller canceled req or its deadline
+// passed: through the context, or through the deprecated Request.Cancel
+// channel, which http.Client closes when its Timeout fires for a
+// RoundTripper it does not know (a moment before or after the context ends).
+func callerGaveUp(req *http.Request) bool {
+	if req.Context().Err() != nil {
+		return true
+	}
+	if req.Cancel != nil {
+		select {
+		case <-req.Cancel:
+			return true
+		default:
+		}
+	}
+	return false
 }

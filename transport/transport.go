@@ -360,7 +360,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil && t.breaksOn(resp.StatusCode) {
 			outcome = &breaker.StatusError{Code: resp.StatusCode}
 		}
-		if r.Context().Err() != nil {
+		if callerGaveUp(r) {
 			// The caller canceled or its deadline passed: that says nothing
 			// about the host, for the breaker or for its health.
 			outcome = context.Canceled

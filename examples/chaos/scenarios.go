@@ -68,12 +68,6 @@ func (s *server) duplicates() int {
 	return s.dups
 }
 
-type tally struct {
-	requests, errors int
-	dups             int
-	sample           string
-}
-
 type scenario struct {
 	name    string
 	method  string
@@ -87,58 +81,96 @@ type scenario struct {
 }
 
 var scenarios = []scenario{
-	{name: "idle-close race, POST", method: http.MethodPost, n: 150, workers: 4, gap: 30 * time.Millisecond, idle: 30 * time.Millisecond},
-	{name: "RST every 7th request, GET", method: http.MethodGet, n: 100, workers: 4, gap: 2 * time.Millisecond, resetN: 7},
-	{name: "RST every 7th request, POST", method: http.MethodPost, n: 100, workers: 4, gap: 2 * time.Millisecond, resetN: 7},
-	{name: "503 storm, Retry-After: 1, GET", method: http.MethodGet, n: 20, workers: 4, gap: 50 * time.Millisecond, storm: 600 * time.Millisecond},
-	{name: "server restarts, GET", method: http.MethodGet, n: 60, workers: 4, gap: 10 * time.Millisecond, restart: true},
+	{name: "HTTP idle-close race, POST", method: http.MethodPost, n: 150, workers: 4, gap: 30 * time.Millisecond, idle: 30 * time.Millisecond},
+	{name: "HTTP RST every 7th request, GET", method: http.MethodGet, n: 100, workers: 4, gap: 2 * time.Millisecond, resetN: 7},
+	{name: "HTTP RST every 7th request, POST", method: http.MethodPost, n: 100, workers: 4, gap: 2 * time.Millisecond, resetN: 7},
+	{name: "HTTP 503 storm, Retry-After: 1, GET", method: http.MethodGet, n: 20, workers: 4, gap: 50 * time.Millisecond, storm: 600 * time.Millisecond},
+	{name: "HTTP server restarts, GET", method: http.MethodGet, n: 60, workers: 4, gap: 10 * time.Millisecond, restart: true},
 }
 
-// showScenarios runs each fault with a stdlib client and a herz client,
-// each against its own identical server, and prints what callers saw.
-func showScenarios(w io.Writer) error {
-	section(w, "4. HTTP under faults: what callers see, http.DefaultTransport vs herz transport.Config{}")
-	fmt.Fprintf(w, "   %-32s %9s %14s %12s %18s\n", "scenario", "requests", "stdlib errors", "herz errors", "POSTs run twice s/h")
+// httpRows runs each HTTP fault with a stdlib client and a herz client, each
+// against its own identical server. In short mode each worker sends a tenth
+// of the requests.
+func httpRows(w io.Writer, o options) ([]row, error) {
+	var rows []row
 	for _, sc := range scenarios {
-		std, err := runScenario(sc, false)
-		if err != nil {
-			return err
+		if o.short {
+			sc.n = max(2, sc.n/10)
 		}
-		hz, err := runScenario(sc, true)
-		if err != nil {
-			return err
+		r := row{name: sc.name}
+		starting(w, sc.name)
+		for _, useHerz := range []bool{false, true} {
+			t, err := runScenario(sc, useHerz)
+			if err != nil {
+				return nil, err
+			}
+			if useHerz {
+				r.hz = t
+			} else {
+				r.std = t
+			}
 		}
-		dups := "-" // GETs are idempotent: re-sending them is the point
-		if sc.method == http.MethodPost {
-			dups = fmt.Sprintf("%d/%d", std.dups, hz.dups)
+		if sc.method != http.MethodPost {
+			r.std.dups, r.hz.dups = -1, -1 // GETs are idempotent: re-sending them is the point
 		}
-		fmt.Fprintf(w, "   %-32s %9d %14d %12d %18s\n", sc.name, std.requests, std.errors, hz.errors, dups)
-		if hz.sample != "" {
-			fmt.Fprintf(w, "      herz error: %s\n", hz.sample)
-		}
+		done(w, r, "errors")
+		rows = append(rows, r)
 	}
-	fmt.Fprintln(w, "\n   POSTs whose bytes may have reached the server are never re-sent by herz: after an RST")
-	fmt.Fprintln(w, "   the caller gets the error, and the server's duplicate counter stays at 0.")
-	return nil
+	return rows, nil
 }
 
-func runScenario(sc scenario, useHerz bool) (tally, error) {
+// countingDial is a net.Dialer whose DialContext counts connects: the
+// stdlib's "new connections" column.
+type countingDial struct {
+	d net.Dialer
+	n atomic.Uint64
+}
+
+func (c *countingDial) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c.n.Add(1)
+	return c.d.DialContext(ctx, network, addr)
+}
+
+// clients returns the two HTTP clients of a row: http.DefaultTransport's
+// clone and a herz Transport with cfg, and a func that reads their counters
+// into the tallies and closes both.
+func clients(cfg transport.Config) (std, hz *http.Client, finish func(std, hz *tally), err error) {
+	tr, err := transport.New(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cd := &countingDial{d: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
+	st := http.DefaultTransport.(*http.Transport).Clone()
+	st.DialContext = cd.DialContext
+	finish = func(s, h *tally) {
+		if s != nil {
+			s.newConns = cd.n.Load()
+		}
+		if h != nil {
+			hs := tr.Stats()
+			h.herzSide, h.retries, h.evicts, h.newConns = true, hs.Retries, hs.Evictions, hs.Dials
+		}
+		st.CloseIdleConnections()
+		tr.Close()
+	}
+	return &http.Client{Transport: st, Timeout: 10 * time.Second}, &http.Client{Transport: tr, Timeout: 10 * time.Second}, finish, nil
+}
+
+func runScenario(sc scenario, useHerz bool) (*tally, error) {
 	srv := newServer(sc.idle, sc.resetN)
 	defer srv.Close()
-	var rt http.RoundTripper
-	if useHerz {
-		t, err := transport.New(transport.Config{})
-		if err != nil {
-			return tally{}, err
-		}
-		defer t.Close()
-		rt = t
-	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		defer t.CloseIdleConnections()
-		rt = t
+	stdc, hzc, finish, err := clients(transport.Config{})
+	if err != nil {
+		return nil, err
 	}
-	client := &http.Client{Transport: rt, Timeout: 10 * time.Second}
+	res := &tally{}
+	client := stdc
+	if useHerz {
+		client = hzc
+		defer finish(nil, res)
+	} else {
+		defer finish(res, nil)
+	}
 	if sc.idle > 0 {
 		// Like any running service: the server has idle-closed a connection once.
 		get(client, srv.URL)
@@ -161,8 +193,6 @@ func runScenario(sc scenario, useHerz bool) (tally, error) {
 			srv.restart(80 * time.Millisecond)
 		}()
 	}
-	var mu sync.Mutex
-	var res tally
 	var wg sync.WaitGroup
 	var seq atomic.Int64
 	for range sc.workers {
@@ -171,16 +201,7 @@ func runScenario(sc scenario, useHerz bool) (tally, error) {
 			defer wg.Done()
 			for range sc.n {
 				id := fmt.Sprintf("req-%d", seq.Add(1))
-				err := do(client, sc.method, srv.URL, id)
-				mu.Lock()
-				res.requests++
-				if err != nil {
-					res.errors++
-					if res.sample == "" {
-						res.sample = err.Error()
-					}
-				}
-				mu.Unlock()
+				res.timed(func() error { return do(client, sc.method, srv.URL, id) })
 				time.Sleep(time.Duration(float64(sc.gap) * (0.8 + 0.4*rand.Float64())))
 			}
 		}()

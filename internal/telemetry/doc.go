@@ -24,6 +24,7 @@
 //	herz.conns.open            observable up-down counter  {connection}  herz.peer
 //	herz.conns.idle            observable up-down counter  {connection}  herz.peer
 //	herz.breaker.state         observable gauge            {state}       herz.peer (the breaker key); 0 closed, 1 half-open, 2 open
+//	herz.ejections             counter                     {ejection}    herz.peer (a gRPC backend), herz.reason (see BalancerRecorder)
 //
 // The connection counts are up-down counters, not gauges, because they add
 // up: two pools to one peer report the sum, and a sum over peers is the

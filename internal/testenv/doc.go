@@ -38,4 +38,12 @@
 // server close idle sessions by itself; neither touches other processes'
 // sessions on the shared server. The helpers take *sql.DB, so this package
 // compiles no driver; its tests use pgx and go-sql-driver/mysql.
+//
+// # Redis
+//
+// [RequireRedis] gives the machine's Redis ([RedisAddr], started by .ci/run
+// when down). [RedisDo], [RedisSend] and [RedisRead] speak RESP2 on any
+// conn; [RedisSetConfig] changes a server parameter (CONFIG SET timeout 1)
+// and restores it in t.Cleanup; [RedisKillClients] kills only the clients
+// named with CLIENT SETNAME, never other processes' connections.
 package testenv
