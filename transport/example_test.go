@@ -19,7 +19,7 @@ func ExampleMust() {
 	}))
 	defer srv.Close()
 
-	// In a program: http.DefaultTransport = transport.Must(transport.Config{})
+	// A client of its own; http.DefaultTransport is hardened in place instead (see Harden).
 	tr := transport.Must(transport.Config{})
 	defer tr.Close()
 	client := &http.Client{Transport: tr}

@@ -125,7 +125,11 @@ func New(cfg Config) (*Transport, error) {
 // Must is like [New] but panics on an invalid Config, so that a program can
 // write
 //
-//	http.DefaultTransport = transport.Must(transport.Config{})
+//	client := &http.Client{Transport: transport.Must(transport.Config{})}
+//
+// (Assigning it to http.DefaultTransport makes libraries that assert
+// http.DefaultTransport.(*http.Transport) panic; harden that one in place
+// with [Harden].)
 func Must(cfg Config) *Transport {
 	t, err := New(cfg)
 	if err != nil {
