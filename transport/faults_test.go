@@ -124,12 +124,15 @@ func TestRetryAfterBeyondTheCapReturnsTheResponse(t *testing.T) {
 
 // TestServerRestartOnTheSamePort: pooled connections die with the server;
 // GETs after a restart, and a GET sent while the server is down and
-// restarted shortly after, succeed.
+// restarted shortly after, succeed. Retries happen in one layer (the
+// dialer does not retry under the Transport's): the default 2 retries back
+// off 75–225ms in all, which need not span the 100ms outage, so the test
+// allows 4 (≥ 375ms).
 func TestServerRestartOnTheSamePort(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.String(), func(t *testing.T) {
 			srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: p})
-			tr := newHerz(t, srv, p, transport.Config{})
+			tr := newHerz(t, srv, p, transport.Config{Retry: transport.RetryConfig{MaxRetries: 4}})
 			ctx := ctx10s(t)
 			for range 3 {
 				if code, _, err := send(ctx, tr, http.MethodGet, srv.URL()); err != nil || code != 200 {

@@ -29,8 +29,9 @@ const component = "transport"
 // connection can be reused; a longer body is closed (and its connection with it).
 const maxDrain = 64 << 10
 
-// Transport is an http.RoundTripper that replaces http.DefaultTransport. It
-// is safe for concurrent use; create it with [New] or [Must] and share it.
+// Transport is an http.RoundTripper that does what http.DefaultTransport
+// does, and more, for the http.Clients you build. It is safe for concurrent
+// use; create it with [New] or [Must] and share it.
 //
 // Under the hood one *http.Transport dials through a herz [dialer.Dialer]
 // with stale-write refusal on (HTTP/1.1), x/net/http2 with PING health checks
