@@ -51,12 +51,14 @@ func TestBlackholeDeadPooledConnFoundWithinBound(t *testing.T) {
 
 // TestBlackholeCallerAnsweredWithinTheRetryWindow is P15: in a network
 // namespace the server's whole path is blackholed (the pooled conn's
-// packets and new SYNs dropped) while a GET — idempotent, so herz retries
-// it — is sent on the pooled conn with a caller deadline well past the
-// bound. herz's caller has its answer within Config.RetryWindow (default
-// 10s), detection of the dead conn (TCP_USER_TIMEOUT on HTTP/1.1, PINGs on
-// h2) and retries included; net/http's, in the same run, waits for its
-// deadline. HTTP/1.1 and h2 run side by side.
+// packets and new SYNs dropped) while GETs — idempotent, so herz retries
+// them — are sent with a caller deadline well past the bound: one on the
+// pooled conn, one by a client with no conn yet (its first connect goes
+// into the blackhole). herz's callers have their answer within
+// Config.RetryWindow (default 10s), detection of the dead conn
+// (TCP_USER_TIMEOUT on HTTP/1.1 and for SYNs, PINGs on h2) and retries
+// included; net/http's, in the same run, wait for their deadline.
+// HTTP/1.1 and h2 run side by side.
 func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
 	testenv.InNetns(t, func(t *testing.T) {
 		const (
@@ -74,10 +76,15 @@ func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
 					t.Fatalf("%s warm-up: %d, %v", p, code, err)
 				}
 			}
+			// Clients with no pooled conn.
+			herzFresh := newHerz(t, srv, p, transport.Config{})
+			stdFresh := stdlibFor(t, srv, p)
 			testenv.BlackholePort(t, testenv.Port(t, srv.Addr()))
-			took := make([]time.Duration, 2)
-			errs := make([]error, 2)
-			for i, rt := range []http.RoundTripper{herz, std} {
+			rts := []http.RoundTripper{herz, std, herzFresh, stdFresh}
+			names := []string{"herz pooled", "net/http pooled", "herz fresh", "net/http fresh"}
+			took := make([]time.Duration, len(rts))
+			errs := make([]error, len(rts))
+			for i, rt := range rts {
 				wg.Go(func() {
 					ctx, cancel := context.WithTimeout(context.Background(), deadline)
 					defer cancel()
@@ -87,16 +94,20 @@ func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
 				})
 			}
 			defer func() { // after wg.Wait
-				t.Logf("%s whole-path blackhole, GET: herz answered after %v (%v); net/http after %v (%v); herz %v",
-					p, took[0].Round(time.Millisecond), errs[0], took[1].Round(time.Millisecond), errs[1], herz.Stats())
-				if errs[0] == nil {
-					t.Errorf("%s: herz's GET through a blackhole succeeded", p)
+				for i := range rts {
+					t.Logf("%s whole-path blackhole, GET, %s: answered after %v (%v)", p, names[i], took[i].Round(time.Millisecond), errs[i])
 				}
-				if took[0] > bound+margin {
-					t.Errorf("%s: herz's caller waited %v, want ≤ the %v bound (P15)", p, took[0], bound)
-				}
-				if took[0] > took[1] {
-					t.Errorf("%s: herz's caller waited longer (%v) than net/http's (%v)", p, took[0], took[1])
+				t.Logf("%s herz pooled: %v", p, herz.Stats())
+				for i := 0; i < len(rts); i += 2 {
+					if errs[i] == nil {
+						t.Errorf("%s: %s: GET through a blackhole succeeded", p, names[i])
+					}
+					if took[i] > bound+margin {
+						t.Errorf("%s: %s: the caller waited %v, want ≤ the %v bound (P15)", p, names[i], took[i], bound)
+					}
+					if took[i] > took[i+1] {
+						t.Errorf("%s: %s: the caller waited longer (%v) than net/http's (%v)", p, names[i], took[i], took[i+1])
+					}
 				}
 			}()
 		}
