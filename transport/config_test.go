@@ -34,6 +34,7 @@ func TestNewRejectsInvalidConfigNamingTheField(t *testing.T) {
 		{"RetryNaN", transport.Config{Retry: transport.RetryConfig{Multiplier: math.NaN()}}, "Config.Retry.Multiplier"},
 		{"BudgetNaN", transport.Config{Budget: transport.BudgetConfig{Ratio: math.NaN()}}, "Config.Budget.Ratio"},
 		{"H2CAndDisableHTTP2", transport.Config{H2C: true, DisableHTTP2: true}, "Config.H2C"},
+		{"BreakerStatuses", transport.Config{BreakerStatuses: []int{503, 600}}, "Config.BreakerStatuses[1]"},
 		{"MaxLifetimeTwice", transport.Config{MaxLifetime: time.Minute, Dialer: dialer.Config{MaxLifetime: time.Hour}}, "Config.MaxLifetime"},
 	}
 	for _, tc := range cases {
@@ -53,7 +54,7 @@ func TestNewRejectsInvalidConfigNamingTheField(t *testing.T) {
 func TestNewAcceptsTheZeroConfigAndNegativeMeaningNone(t *testing.T) {
 	for _, cfg := range []transport.Config{
 		{},
-		{TLSHandshakeTimeout: -1, IdleConnTimeout: -1, MaxIdleConns: -1, ExpectContinueTimeout: -1, H2ReadIdleTimeout: -1, H2WriteByteTimeout: -1, MaxLifetime: -1},
+		{TLSHandshakeTimeout: -1, IdleConnTimeout: -1, MaxIdleConns: -1, ExpectContinueTimeout: -1, H2ReadIdleTimeout: -1, H2WriteByteTimeout: -1, MaxLifetime: -1, RetryWindow: -1},
 		{DisableHTTP2: true, DisableBreaker: true, Retry: transport.RetryConfig{MaxRetries: transport.NoRetries}},
 		{H2C: true, Budget: transport.BudgetConfig{MinPerSecond: transport.NoFloor}},
 		{MaxLifetime: time.Minute, Dialer: dialer.Config{MaxLifetime: time.Minute}},
