@@ -128,7 +128,9 @@ type Config struct {
 	// connect failures, resets and other transport errors, and herz's own
 	// attempt timeouts; a response is a success whatever its status unless
 	// BreakerStatuses lists it; the caller's own cancellation or deadline
-	// never counts. Zero fields take package breaker's defaults, except the
+	// never counts, nor does a refused connect (it fails in microseconds by
+	// itself: an open breaker would only keep failing requests after a
+	// restarted server is back, where net/http would not). Zero fields take package breaker's defaults, except the
 	// open interval: when OpenBase and OpenMax are both zero it is 200ms ×
 	// consecutive trips, capped at 600ms (±20% jitter), so that the first
 	// request after an outage ends succeeds within a second (P14) at the

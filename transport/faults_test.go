@@ -209,19 +209,21 @@ func TestGoAwayRequestsSucceed(t *testing.T) {
 // TestBreakerOpensOnADeadHostAndFailsFast: with the host down, requests
 // fail, the host's breaker opens, and the next request fails at once with
 // an error wrapping breaker.ErrOpen that names the host.
+// TestBreakerOpensOnADeadHostAndFailsFast: a host whose every connection is
+// reset opens the breaker; requests then fail at once without reaching it.
+// (A refused connect does not count: see TestRefusedConnectsNeverOpenTheBreaker.)
 func TestBreakerOpensOnADeadHostAndFailsFast(t *testing.T) {
-	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{ResetEvery: 1})
 	tr := newHerz(t, srv, testenv.HTTP1, transport.Config{
 		Retry:  transport.RetryConfig{MaxRetries: transport.NoRetries},
 		Dialer: dialer.Config{DialRetries: -1, DisableBreaker: true},
 	})
-	srv.Stop()
 	ctx := ctx10s(t)
 	var err error
 	for i := 0; i < 10 && !errors.Is(err, breaker.ErrOpen); i++ {
 		_, _, err = send(ctx, tr, http.MethodGet, srv.URL())
 		if err == nil {
-			t.Fatal("GET to a stopped server succeeded")
+			t.Fatal("GET to a resetting server succeeded")
 		}
 	}
 	if !errors.Is(err, breaker.ErrOpen) {
@@ -332,5 +334,28 @@ func TestAttemptTimeoutRetriesAHungGETAndKeepsTheBodyReadable(t *testing.T) {
 	}
 	if st := tr.Stats(); st.Retries["attempt_timeout"] != 2 {
 		t.Errorf("a POST was retried after an attempt timeout: %v", st.Retries)
+	}
+}
+
+// TestRefusedConnectsNeverOpenTheBreaker: a server that restarts (refused
+// connects for a moment) must not leave callers failing after it is back,
+// as an open breaker would: herz's callers see no more errors than
+// net/http's on the same server.
+func TestRefusedConnectsNeverOpenTheBreaker(t *testing.T) {
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+	tr := newHerz(t, srv, testenv.HTTP1, transport.Config{Retry: transport.RetryConfig{MaxRetries: transport.NoRetries}})
+	std := stdlibFor(t, srv, testenv.HTTP1)
+	srv.Stop()
+	ctx := ctx10s(t)
+	for range 20 {
+		if _, _, err := send(ctx, tr, http.MethodGet, srv.URL()); errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("refused connects opened the breaker: %v", err)
+		}
+	}
+	srv.Restart()
+	for _, rt := range []http.RoundTripper{std, tr} {
+		if code, _, err := send(ctx, rt, http.MethodGet, srv.URL()); err != nil || code != 200 {
+			t.Fatalf("first request after the restart: %d, %v", code, err)
+		}
 	}
 }

@@ -369,6 +369,12 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			// The caller canceled or its deadline passed: that says nothing
 			// about the host, for the breaker or for its health.
 			outcome = context.Canceled
+		} else if refusedConnect(err) {
+			// A refused connect fails in microseconds by itself: an open
+			// breaker would save the caller nothing and only keep failing
+			// requests after the server is back (a restart) — worse than
+			// net/http. It still counts against the host's health.
+			outcome = notCounted{err}
 		}
 		ticket.Done(outcome)
 		if outcome == nil || !errors.Is(outcome, context.Canceled) {
@@ -605,4 +611,20 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// notCounted wraps an error the request breaker does not count (Ignore).
+type notCounted struct{ error }
+
+// BreakerOutcome tells breaker's DefaultClassifier to ignore the error.
+func (notCounted) BreakerOutcome() breaker.Outcome { return breaker.Ignore }
+
+// Unwrap returns the error.
+func (e notCounted) Unwrap() error { return e.error }
+
+// refusedConnect reports whether err is a connect the peer refused
+// (nothing listens: a stopped or restarting server).
+func refusedConnect(err error) bool {
+	var de *dialer.DialError
+	return errors.As(err, &de) && de.Kind == "refused"
 }
