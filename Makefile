@@ -5,10 +5,10 @@ FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 SOAK    ?= 30s
 
-.PHONY: test tidy-check vet fmt-check unit demo bench soak fuzz results
+.PHONY: test tidy-check vet fmt-check unit pg-restart demo bench soak fuzz results
 
 ## test: go.mod tidy check, gofmt check, go vet, the race-enabled test suite (integration tests included), short fuzz runs.
-test: tidy-check fmt-check vet unit fuzz
+test: tidy-check fmt-check vet unit pg-restart fuzz
 
 ## tidy-check: fails when `go mod tidy` would change go.mod or go.sum. It runs
 ## `go mod tidy -diff`, which writes nothing and exits non-zero with the diff
@@ -28,6 +28,11 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## pg-restart: stops and starts the local PostgreSQL cluster for real under a herz pool and a bare
+## pgx pool (sqlconn's TestPostgresRestartForReal); alone, after every other test. Needs root.
+pg-restart:
+	HERZ_PG_RESTART=1 $(GO) test -race -count=1 -run '^TestPostgresRestartForReal$$' ./sqlconn/
 
 ## demo: the chaos demo — misbehaving local servers, stdlib vs herz side by side.
 demo:

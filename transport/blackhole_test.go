@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -71,6 +72,12 @@ func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
 			srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: p})
 			herz := newHerz(t, srv, p, transport.Config{})
 			std := stdlibFor(t, srv, p)
+			// net/http's h2 conn into the blackhole is still blocked reading
+			// when the test ends (its canceled stream keeps it from being
+			// idle): close net/http's conns ourselves, or goleak sees them.
+			var conns netConns
+			t.Cleanup(conns.closeAll)
+			std.DialContext = conns.dial
 			for _, rt := range []http.RoundTripper{herz, std} {
 				if code, _, err := send(context.Background(), rt, http.MethodGet, srv.URL()); err != nil || code != 200 {
 					t.Fatalf("%s warm-up: %d, %v", p, code, err)
@@ -79,6 +86,7 @@ func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
 			// Clients with no pooled conn.
 			herzFresh := newHerz(t, srv, p, transport.Config{})
 			stdFresh := stdlibFor(t, srv, p)
+			stdFresh.DialContext = conns.dial
 			testenv.BlackholePort(t, testenv.Port(t, srv.Addr()))
 			rts := []http.RoundTripper{herz, std, herzFresh, stdFresh}
 			names := []string{"herz pooled", "net/http pooled", "herz fresh", "net/http fresh"}
@@ -113,4 +121,29 @@ func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
 		}
 		wg.Wait()
 	})
+}
+
+// netConns records the conns a net/http Transport dials, to close them all.
+type netConns struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (n *netConns) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		n.mu.Lock()
+		n.conns = append(n.conns, c)
+		n.mu.Unlock()
+	}
+	return c, err
+}
+
+func (n *netConns) closeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.conns {
+		c.Close()
+	}
 }
