@@ -68,7 +68,7 @@ func New(cfg Config) (*Dialer, error) {
 		bc := cfg.Breaker
 		user := bc.OnStateChange
 		bc.OnStateChange = func(key string, from, to breaker.State) {
-			d.rec.BreakerTransition(context.Background(), key, from.String(), to.String())
+			d.rec.BreakerTransition(context.Background(), "dialer", key, from.String(), to.String())
 			if user != nil {
 				user(key, from, to)
 			}
@@ -143,7 +143,6 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		var err error
 		if ticket, err = d.breakers.AllowTicket(addr); err != nil {
 			d.stats.breakerRejects.Add(1)
-			d.rec.Dial(ctx, addr, 0, "breaker_open")
 			return nil, &DialError{Addr: addr, Kind: "breaker_open", Err: err}
 		}
 	}

@@ -128,8 +128,8 @@
 //
 //	herz.retries               counter  {retry}       herz.component, herz.peer (the target), herz.reason
 //	herz.retries.refused       counter  {retry}       herz.component, herz.peer
-//	herz.breaker.transitions   counter  {transition}  herz.peer (the target), herz.from, herz.to
-//	herz.breaker.state         gauge    {state}       herz.peer (the target)
+//	herz.breaker.transitions   counter  {transition}  herz.component=grpcconn, herz.peer (the target), herz.from, herz.to
+//	herz.breaker.state         gauge    {state}       herz.component=grpcconn, herz.peer (the target)
 //	herz.ejections             counter  {ejection}    herz.peer (the backend), herz.reason (consecutive_failures|failure_ratio|latency)
 //
 // plus the dialer's (herz.dials, herz.probes, herz.conns.open, …).

@@ -63,7 +63,7 @@ func NewOptions(cfg Config) (*Options, error) {
 		bc := s.Breaker
 		user, rec := bc.OnStateChange, o.rec
 		bc.OnStateChange = func(key string, from, to breaker.State) {
-			rec.BreakerTransition(context.Background(), key, from.String(), to.String())
+			rec.BreakerTransition(context.Background(), "grpcconn", key, from.String(), to.String())
 			if user != nil {
 				user(key, from, to)
 			}
@@ -77,7 +77,7 @@ func NewOptions(cfg Config) (*Options, error) {
 	}
 	if o.breakers != nil {
 		reg := o.breakers
-		o.unreg, err = o.rec.ObserveBreakers(func(observe func(key string, state int64)) {
+		o.unreg, err = o.rec.ObserveBreakers("grpcconn", func(observe func(key string, state int64)) {
 			for k, st := range reg.States() {
 				observe(k, int64(st))
 			}

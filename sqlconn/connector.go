@@ -122,7 +122,7 @@ func New(inner driver.Connector, cfg Config) (*Connector, error) {
 			if from == breaker.StateHalfOpen && to == breaker.StateClosed {
 				c.gate.slowStart()
 			}
-			c.hrec.BreakerTransition(context.Background(), key, from.String(), to.String())
+			c.hrec.BreakerTransition(context.Background(), "sqlconn", key, from.String(), to.String())
 			if user != nil {
 				user(key, from, to)
 			}

@@ -92,8 +92,8 @@
 //	http.client.active_requests  up-down counter             {request}     server.address, server.port
 //	herz.retries                 counter                     {retry}       herz.component=transport, herz.peer, herz.reason (as Stats.Retries)
 //	herz.retries.refused         counter                     {retry}       herz.component=transport, herz.peer
-//	herz.breaker.transitions     counter                     {transition}  herz.peer (host:port), herz.from, herz.to
-//	herz.breaker.state           observable gauge            {state}       herz.peer; 0 closed, 1 half-open, 2 open
+//	herz.breaker.transitions     counter                     {transition}  herz.component=transport, herz.peer (host:port), herz.from, herz.to
+//	herz.breaker.state           observable gauge            {state}       herz.component=transport, herz.peer; 0 closed, 1 half-open, 2 open
 //
 // and, from the Transport's dialer: herz.dials, herz.dial.duration,
 // herz.dial.errors, herz.dial.verify_failures, herz.probes,

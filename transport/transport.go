@@ -88,7 +88,7 @@ func New(cfg Config) (*Transport, error) {
 		user := bc.OnStateChange
 		rec := t.rec
 		bc.OnStateChange = func(key string, from, to breaker.State) {
-			rec.BreakerTransition(context.Background(), key, from.String(), to.String())
+			rec.BreakerTransition(context.Background(), "transport", key, from.String(), to.String())
 			if user != nil {
 				user(key, from, to)
 			}
@@ -110,7 +110,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	if t.breakers != nil {
 		reg := t.breakers
-		t.unreg, err = t.rec.ObserveBreakers(func(observe func(key string, state int64)) {
+		t.unreg, err = t.rec.ObserveBreakers("transport", func(observe func(key string, state int64)) {
 			for k, st := range reg.States() {
 				observe(k, int64(st))
 			}

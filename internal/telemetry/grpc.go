@@ -32,7 +32,7 @@ func NewBalancerRecorder(mp metric.MeterProvider) (*BalancerRecorder, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	c, err := mp.Meter(ScopeName).Int64Counter(MetricEjections, metric.WithUnit(unitEjection),
+	c, err := meter(mp).Int64Counter(MetricEjections, metric.WithUnit(unitEjection),
 		metric.WithDescription("Backends ejected by herz's outlier-detecting balancer, by reason."))
 	if err != nil {
 		return nil, fmt.Errorf("herz/telemetry: creating %s: %w", MetricEjections, err)

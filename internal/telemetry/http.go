@@ -39,7 +39,7 @@ func NewHTTP(mp metric.MeterProvider) (*HTTPRecorder, error) {
 	}
 	r := &HTTPRecorder{}
 	var err error
-	if r.active, err = httpconv.NewClientActiveRequests(mp.Meter(ScopeName)); err != nil {
+	if r.active, err = httpconv.NewClientActiveRequests(meter(mp)); err != nil {
 		return nil, fmt.Errorf("herz/telemetry: creating HTTP client instruments: %w", err)
 	}
 	return r, nil

@@ -1,9 +1,44 @@
 package telemetry
 
-import "go.opentelemetry.io/otel/attribute"
+import (
+	"runtime/debug"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
 
 // ScopeName is the instrumentation scope (meter name) of every herz instrument.
 const ScopeName = "github.com/herz-go/herz"
+
+// Version is the module version the instrumentation scope carries: the
+// version of github.com/herz-go/herz in the running binary's build info, or
+// "(devel)" when herz is the main module or the build info is missing.
+func Version() string { return scopeVersion }
+
+// scopeVersion is read once from the build info (it never changes).
+var scopeVersion = func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
+	}
+	if bi.Main.Path == ScopeName && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	for _, m := range bi.Deps {
+		if m.Path == ScopeName {
+			if m.Replace != nil && m.Replace.Version != "" {
+				return m.Replace.Version
+			}
+			return m.Version
+		}
+	}
+	return "(devel)"
+}()
+
+// meter is herz's meter on mp: scope ScopeName with the module's version.
+func meter(mp metric.MeterProvider) metric.Meter {
+	return mp.Meter(ScopeName, metric.WithInstrumentationVersion(scopeVersion))
+}
 
 // Instrument names. They are the only herz metric names; every package
 // records through a [Recorder] and never creates instruments of its own.
@@ -16,10 +51,10 @@ const (
 	MetricEvictions          = "herz.evictions"            // counter {connection}: peer, reason
 	MetricRetries            = "herz.retries"              // counter {retry}: component, peer, reason
 	MetricRetriesRefused     = "herz.retries.refused"      // counter {retry}: component, peer
-	MetricBreakerTransitions = "herz.breaker.transitions"  // counter {transition}: peer, from, to
+	MetricBreakerTransitions = "herz.breaker.transitions"  // counter {transition}: component, peer, from, to
 	MetricConnsOpen          = "herz.conns.open"           // observable up-down counter {connection}: peer
 	MetricConnsIdle          = "herz.conns.idle"           // observable up-down counter {connection}: peer
-	MetricBreakerState       = "herz.breaker.state"        // observable gauge {state}: peer
+	MetricBreakerState       = "herz.breaker.state"        // observable gauge {state}: component, peer
 )
 
 // Attribute keys. Values are short, bounded vocabularies chosen by the

@@ -72,7 +72,7 @@ func NewPoolRecorder(mp metric.MeterProvider, name, addr string, counts PoolCoun
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	m := mp.Meter(ScopeName)
+	m := meter(mp)
 	r := &PoolRecorder{evictOpts: make(map[string]metric.MeasurementOption)}
 	r.base = []attribute.KeyValue{semconv.DBClientConnectionPoolName(name)}
 	if host, port, err := net.SplitHostPort(Peer(addr)); err == nil {

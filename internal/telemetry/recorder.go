@@ -45,7 +45,8 @@ type Recorder struct {
 	// Attribute sets by the raw strings they were built from, per method:
 	// built once per combination instead of on every record (bounded).
 	dialSets, dialErrorSets, verifySets, probeSets, evictionSets, refusedSets optCache[[2]string]
-	retrySets, transitionSets                                                 optCache[[3]string]
+	retrySets, breakerSets                                                    optCache[[3]string]
+	transitionSets                                                            optCache[[4]string]
 	peerSets                                                                  optCache[string]
 }
 
@@ -57,7 +58,7 @@ func New(mp metric.MeterProvider) (*Recorder, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	m := mp.Meter(ScopeName)
+	m := meter(mp)
 	r := &Recorder{meter: m}
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
@@ -181,14 +182,16 @@ func (r *Recorder) RetryRefused(ctx context.Context, component, peer string) {
 }
 
 // BreakerTransition records a state change of the breaker for key
-// (herz.breaker.transitions): the key, normalised by [Peer], is the herz.peer
-// attribute; from and to are herz.from and herz.to.
-func (r *Recorder) BreakerTransition(ctx context.Context, key, from, to string) {
+// (herz.breaker.transitions): component (transport, dialer, grpcconn,
+// sqlconn) is herz.component, telling the layers' breakers apart; the key,
+// normalised by [Peer], is the herz.peer attribute; from and to are herz.from
+// and herz.to.
+func (r *Recorder) BreakerTransition(ctx context.Context, component, key, from, to string) {
 	if r == nil || !r.breakerTransitions.Enabled(ctx) {
 		return
 	}
-	r.breakerTransitions.Add(ctx, 1, r.transitionSets.get([3]string{key, from, to}, func(k [3]string) attribute.Set {
-		return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrFrom.String(k[1]), AttrTo.String(k[2]))
+	r.breakerTransitions.Add(ctx, 1, r.transitionSets.get([4]string{component, key, from, to}, func(k [4]string) attribute.Set {
+		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])), AttrFrom.String(k[2]), AttrTo.String(k[3]))
 	}))
 }
 
@@ -228,15 +231,19 @@ func (r *Recorder) ObserveConns(fn func(observe func(peer string, open, idle int
 // ObserveBreakers registers fn to report breaker states at each collection:
 // fn calls observe once per breaker key with its state ([BreakerClosed],
 // [BreakerHalfOpen] or [BreakerOpen]) as herz.breaker.state, with the key,
-// normalised by [Peer], as herz.peer. The rules of [Recorder.ObserveConns]
+// normalised by [Peer], as herz.peer and component (transport, dialer,
+// grpcconn, sqlconn) as herz.component, which tells the breakers of the
+// layers apart. The rules of [Recorder.ObserveConns]
 // apply.
-func (r *Recorder) ObserveBreakers(fn func(observe func(key string, state int64))) (unregister func() error, err error) {
+func (r *Recorder) ObserveBreakers(component string, fn func(observe func(key string, state int64))) (unregister func() error, err error) {
 	if r == nil {
 		return noUnregister, nil
 	}
 	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		fn(func(key string, state int64) {
-			o.ObserveInt64(r.breakerState, state, r.peerSets.get(key, peerSet))
+			o.ObserveInt64(r.breakerState, state, r.breakerSets.get([3]string{component, key}, func(k [3]string) attribute.Set {
+				return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])))
+			}))
 		})
 		return nil
 	}, r.breakerState)

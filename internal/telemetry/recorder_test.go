@@ -173,9 +173,9 @@ func TestRecorderCountersHaveTheirNamesUnitsAndAttributes(t *testing.T) {
 		},
 		{
 			name:   "breaker transitions",
-			record: func(r *telemetry.Recorder) { r.BreakerTransition(ctx, "api:443", "closed", "open") },
+			record: func(r *telemetry.Recorder) { r.BreakerTransition(ctx, "transport", "api:443", "closed", "open") },
 			metric: "herz.breaker.transitions", unit: "{transition}",
-			want: counter(point(1, peer("api:443"),
+			want: counter(point(1, component("transport"), peer("api:443"),
 				telemetry.AttrFrom.String("closed"), telemetry.AttrTo.String("open"))),
 		},
 	}
@@ -263,7 +263,7 @@ func TestRecorderObserveConnsReportsOpenAndIdlePerPeerUntilUnregistered(t *testi
 
 func TestRecorderObserveBreakersReportsStateAsAGauge(t *testing.T) {
 	r, rd := newSDKRecorder(t)
-	unregister, err := r.ObserveBreakers(func(observe func(key string, state int64)) {
+	unregister, err := r.ObserveBreakers("transport", func(observe func(key string, state int64)) {
 		observe("api:443", telemetry.BreakerOpen)
 		observe("db:5432", telemetry.BreakerHalfOpen)
 		observe("cache:6379", telemetry.BreakerClosed)
@@ -275,7 +275,7 @@ func TestRecorderObserveBreakersReportsStateAsAGauge(t *testing.T) {
 	m := metricNamed(t, collect(t, rd), "herz.breaker.state", "{state}")
 	metricdatatest.AssertAggregationsEqual(t,
 		metricdata.Gauge[int64]{DataPoints: []metricdata.DataPoint[int64]{
-			point(2, peer("api:443")), point(1, peer("db:5432")), point(0, peer("cache:6379")),
+			point(2, component("transport"), peer("api:443")), point(1, component("transport"), peer("db:5432")), point(0, component("transport"), peer("cache:6379")),
 		}},
 		m.Data, metricdatatest.IgnoreTimestamp())
 }
@@ -296,7 +296,7 @@ func TestRecorderNeverPutsCredentialsPathsOrQueriesInAttributes(t *testing.T) {
 		r.Eviction(ctx, a, "idle")
 		r.Retry(ctx, telemetry.ComponentSQL, a, "connect")
 		r.RetryRefused(ctx, telemetry.ComponentSQL, a)
-		r.BreakerTransition(ctx, a, "closed", "open")
+		r.BreakerTransition(ctx, "transport", a, "closed", "open")
 	}
 	unregister, err := r.ObserveConns(func(observe func(string, int64, int64)) {
 		for _, a := range addrs {
@@ -366,7 +366,7 @@ func recordAll(ctx context.Context, r *telemetry.Recorder) {
 	r.Eviction(ctx, "db:5432", "idle")
 	r.Retry(ctx, telemetry.ComponentTransport, "db:5432", "idempotent")
 	r.RetryRefused(ctx, telemetry.ComponentTransport, "db:5432")
-	r.BreakerTransition(ctx, "db:5432", "closed", "open")
+	r.BreakerTransition(ctx, "sqlconn", "db:5432", "closed", "open")
 }
 
 func TestNilRecorderIsValidAndRecordsNothing(t *testing.T) {
@@ -374,7 +374,7 @@ func TestNilRecorderIsValidAndRecordsNothing(t *testing.T) {
 	recordAll(context.Background(), r)
 	for _, observe := range []func() (func() error, error){
 		func() (func() error, error) { return r.ObserveConns(func(func(string, int64, int64)) {}) },
-		func() (func() error, error) { return r.ObserveBreakers(func(func(string, int64)) {}) },
+		func() (func() error, error) { return r.ObserveBreakers("transport", func(func(string, int64)) {}) },
 	} {
 		unregister, err := observe()
 		if err != nil || unregister == nil {
@@ -412,7 +412,7 @@ func TestRecorderOnTheGlobalAndNoopProvidersRecordsWithoutAllocating(t *testing.
 
 func TestRecorderIsSafeForConcurrentUse(t *testing.T) {
 	r, rd := newSDKRecorder(t)
-	unregister, err := r.ObserveBreakers(func(observe func(string, int64)) { observe("db:5432", telemetry.BreakerOpen) })
+	unregister, err := r.ObserveBreakers("transport", func(observe func(string, int64)) { observe("db:5432", telemetry.BreakerOpen) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,5 +514,23 @@ func TestRecorderAttributeCacheIsBoundedAndStaysCorrectPastItsBound(t *testing.T
 		if dp.Value != want {
 			t.Fatalf("peer %s counted %d, want %d", p.AsString(), dp.Value, want)
 		}
+	}
+}
+
+// TestRecorderScopeCarriesTheModuleVersion: the instrumentation scope has
+// herz's name and the module version (never empty).
+func TestRecorderScopeCarriesTheModuleVersion(t *testing.T) {
+	r, rd := newSDKRecorder(t)
+	r.Probe(context.Background(), "api:443", "alive")
+	var rm metricdata.ResourceMetrics
+	if err := rd.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if len(rm.ScopeMetrics) == 0 {
+		t.Fatal("nothing recorded")
+	}
+	sc := rm.ScopeMetrics[0].Scope
+	if sc.Name != telemetry.ScopeName || sc.Version == "" || sc.Version != telemetry.Version() {
+		t.Fatalf("scope %q version %q, want %q with version %q", sc.Name, sc.Version, telemetry.ScopeName, telemetry.Version())
 	}
 }

@@ -55,7 +55,7 @@ func NewSQL(mp metric.MeterProvider) (*SQLRecorder, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	m := mp.Meter(ScopeName)
+	m := meter(mp)
 	r := &SQLRecorder{meter: m}
 	var errs [4]error
 	r.createTime, errs[0] = dbconv.NewClientConnectionCreateTime(m)
