@@ -100,6 +100,11 @@ func writeMap(b *strings.Builder, name string, m map[string]uint64) {
 	b.WriteByte('}')
 }
 
+// ObservePeers calls f once per peer with its open connections and how many
+// of them are idle in their pools (the rest are lent out or given away). f
+// runs after the Dialer's lock is released.
+func (d *Dialer) ObservePeers(f func(peer string, open, idle int64)) { d.observeConns(f) }
+
 // observeConns reports open and idle connections per peer to telemetry.
 func (d *Dialer) observeConns(observe func(peer string, open, idle int64)) {
 	type oi struct{ open, idle int64 }

@@ -67,4 +67,32 @@ func TestMetricsFollowTheSemanticConventions(t *testing.T) {
 	if v, ok := active(); !ok || v != 0 {
 		t.Errorf("http.client.active_requests after it = %d (found %v), want 0", v, ok)
 	}
+
+	// http.client.open_connections: the conn is back in the pool, idle.
+	var rm metricdata.ResourceMetrics
+	if err := rd.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	byState := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "http.client.open_connections" {
+				continue
+			}
+			if m.Unit != "{connection}" {
+				t.Errorf("unit %q", m.Unit)
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				st, _ := dp.Attributes.Value("http.connection.state")
+				addr, _ := dp.Attributes.Value("server.address")
+				if addr.AsString() != "127.0.0.1" {
+					t.Errorf("server.address %q", addr.AsString())
+				}
+				byState[st.AsString()] += dp.Value
+			}
+		}
+	}
+	if byState["idle"] != 1 || byState["active"] != 0 {
+		t.Errorf("http.client.open_connections by state = %v, want idle=1 active=0", byState)
+	}
 }

@@ -38,16 +38,17 @@ const maxDrain = 64 << 10
 // (HTTP/2 over TLS) and, with Config.H2C, an x/net http2.Transport for h2c.
 // In front of them sit a per-host breaker, safe retries and a retry budget.
 type Transport struct {
-	s        settings // frozen copy of the Config with defaults
-	t1       *http.Transport
-	h2       *drainPool       // nil when HTTP/2 is disabled
-	h2c      *http2.Transport // nil unless Config.H2C
-	d        *dialer.Dialer
-	breakers *breaker.Registry // nil when disabled
-	budget   *retry.Budget
-	rec      *telemetry.Recorder
-	http     *telemetry.HTTPRecorder
-	unreg    func() error
+	s         settings // frozen copy of the Config with defaults
+	t1        *http.Transport
+	h2        *drainPool       // nil when HTTP/2 is disabled
+	h2c       *http2.Transport // nil unless Config.H2C
+	d         *dialer.Dialer
+	breakers  *breaker.Registry // nil when disabled
+	budget    *retry.Budget
+	rec       *telemetry.Recorder
+	http      *telemetry.HTTPRecorder
+	unregOpen func() error // the http.client.open_connections callback
+	unreg     func() error
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -108,6 +109,13 @@ func New(cfg Config) (*Transport, error) {
 		t.d.Close()
 		return nil, err
 	}
+	t.unregOpen, err = t.http.ObserveOpenConnections(func(observe func(peer string, active, idle int64)) {
+		t.d.ObservePeers(func(peer string, open, idle int64) { observe(peer, open-idle, idle) })
+	})
+	if err != nil {
+		t.d.Close()
+		return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
+	}
 	if t.breakers != nil {
 		reg := t.breakers
 		t.unreg, err = t.rec.ObserveBreakers("transport", func(observe func(key string, state int64)) {
@@ -116,6 +124,7 @@ func New(cfg Config) (*Transport, error) {
 			}
 		})
 		if err != nil {
+			t.unregOpen()
 			t.d.Close()
 			return nil, fmt.Errorf("herz/transport: telemetry: %w", err)
 		}
@@ -256,9 +265,11 @@ func (t *Transport) Close() error {
 		t.closed.Store(true)
 		t.CloseIdleConnections()
 		err = t.d.Close()
-		if t.unreg != nil {
-			if uerr := t.unreg(); err == nil {
-				err = uerr
+		for _, unreg := range []func() error{t.unreg, t.unregOpen} {
+			if unreg != nil {
+				if uerr := unreg(); err == nil {
+					err = uerr
+				}
 			}
 		}
 	})

@@ -17,8 +17,9 @@ import (
 // through an HTTPRecorder. Names, units and descriptions come from the
 // generated semconv package (httpconv), never retyped here.
 //
-//	name                          kind             unit       attributes
-//	http.client.active_requests   up-down counter  {request}  server.address, server.port
+//	name                          kind                        unit          attributes
+//	http.client.active_requests   up-down counter             {request}     server.address, server.port
+//	http.client.open_connections  observable up-down counter  {connection}  http.connection.state (active|idle), server.address, server.port
 //
 // server.address and server.port are the host and port the request is sent
 // to (its URL's, with the scheme's default port), normalised by [Peer].
@@ -27,8 +28,11 @@ import (
 // package transport. A nil *HTTPRecorder is valid and records nothing. It is
 // safe for concurrent use.
 type HTTPRecorder struct {
-	active httpconv.ClientActiveRequests
-	sets   optCache[string]
+	meter     metric.Meter
+	active    httpconv.ClientActiveRequests
+	open      httpconv.ClientOpenConnectionsObservable
+	sets      optCache[string]
+	stateSets optCache[[2]string]
 }
 
 // NewHTTP creates the HTTP client instruments on mp's meter [ScopeName]; a
@@ -37,12 +41,45 @@ func NewHTTP(mp metric.MeterProvider) (*HTTPRecorder, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	r := &HTTPRecorder{}
+	r := &HTTPRecorder{meter: meter(mp)}
 	var err error
-	if r.active, err = httpconv.NewClientActiveRequests(meter(mp)); err != nil {
+	if r.active, err = httpconv.NewClientActiveRequests(r.meter); err != nil {
+		return nil, fmt.Errorf("herz/telemetry: creating HTTP client instruments: %w", err)
+	}
+	if r.open, err = httpconv.NewClientOpenConnectionsObservable(r.meter); err != nil {
 		return nil, fmt.Errorf("herz/telemetry: creating HTTP client instruments: %w", err)
 	}
 	return r, nil
+}
+
+// ObserveOpenConnections registers fn to report, at each collection, the
+// open connections per server peer (host:port) as
+// http.client.open_connections: active ones (in use by a request or an
+// HTTP/2 transport) and idle ones (in the pool). fn must not block. The
+// returned function unregisters the callback; it is safe to call more than
+// once.
+func (r *HTTPRecorder) ObserveOpenConnections(fn func(observe func(peer string, active, idle int64))) (unregister func() error, err error) {
+	if r == nil {
+		return noUnregister, nil
+	}
+	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		fn(func(peer string, active, idle int64) {
+			for _, st := range [...]struct {
+				state string
+				n     int64
+			}{{string(httpconv.ConnectionStateActive), active}, {string(httpconv.ConnectionStateIdle), idle}} {
+				o.ObserveInt64(r.open.Inst(), st.n, r.stateSets.get([2]string{peer, st.state}, func(k [2]string) attribute.Set {
+					base := serverSet(k[0])
+					return attribute.NewSet(append(base.ToSlice(), attribute.String("http.connection.state", k[1]))...)
+				}))
+			}
+		})
+		return nil
+	}, r.open.Inst())
+	if err != nil {
+		return nil, fmt.Errorf("herz/telemetry: registering the open connections callback: %w", err)
+	}
+	return once(reg), nil
 }
 
 // ActiveRequests adds delta (+1 when a request starts, -1 when it ends) to
