@@ -94,6 +94,12 @@ type Config struct {
 	// Control, if set, runs after herz's own socket options are applied.
 	Control func(network, address string, c syscall.RawConn) error
 
+	// OnClose, if set, is called once for every tracked connection when it
+	// closes (by its owner or by herz), with the address it was dialed with
+	// and how long it was open. It runs on the closing goroutine with no
+	// herz lock held, and must not block.
+	OnClose func(peer string, open time.Duration)
+
 	// MeterProvider records OpenTelemetry metrics. Default: the global one.
 	MeterProvider metric.MeterProvider
 }

@@ -299,7 +299,16 @@ func (d *Dialer) idled(c *Conn) {
 	d.ensureEvictor(soon)
 }
 
+// untrack stops tracking the closed c and reports its close to
+// Config.OnClose, after the lock is released.
 func (d *Dialer) untrack(c *Conn) {
+	d.untrackLocked(c)
+	if f := d.cfg.OnClose; f != nil {
+		f(c.peer, time.Duration(d.now()-c.created))
+	}
+}
+
+func (d *Dialer) untrackLocked(c *Conn) {
 	d.mu.Lock()
 	if i := c.idx; i >= 0 && i < len(d.conns) && d.conns[i] == c {
 		last := len(d.conns) - 1

@@ -91,6 +91,7 @@
 //	name                         kind                        unit          attributes
 //	http.client.active_requests  up-down counter             {request}     server.address, server.port
 //	http.client.open_connections observable up-down counter  {connection}  http.connection.state (active|idle), server.address, server.port
+//	http.client.connection.duration histogram                s             server.address, server.port
 //	herz.retries                 counter                     {retry}       herz.component=transport, herz.peer, herz.reason (as Stats.Retries)
 //	herz.retries.refused         counter                     {retry}       herz.component=transport, herz.peer
 //	herz.breaker.transitions     counter                     {transition}  herz.component=transport, herz.peer (host:port), herz.from, herz.to

@@ -95,4 +95,29 @@ func TestMetricsFollowTheSemanticConventions(t *testing.T) {
 	if byState["idle"] != 1 || byState["active"] != 0 {
 		t.Errorf("http.client.open_connections by state = %v, want idle=1 active=0", byState)
 	}
+
+	// http.client.connection.duration: recorded when the conn closes.
+	tr.CloseIdleConnections()
+	var closed uint64
+	for i := 0; i < 100 && closed == 0; i++ {
+		if err := rd.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == "http.client.connection.duration" {
+					if m.Unit != "s" {
+						t.Errorf("unit %q", m.Unit)
+					}
+					for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+						closed += dp.Count
+					}
+				}
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if closed != 1 {
+		t.Errorf("http.client.connection.duration counted %d closed conns, want 1", closed)
+	}
 }

@@ -98,7 +98,15 @@ func New(cfg Config) (*Transport, error) {
 			return nil, fmt.Errorf("herz/transport: Config.Breaker: %w", err)
 		}
 	}
-	if t.d, err = dialer.New(s.Dialer); err != nil {
+	dc := s.Dialer
+	userClose, hrec := dc.OnClose, t.http
+	dc.OnClose = func(peer string, open time.Duration) {
+		hrec.ConnectionClosed(context.Background(), peer, open) // http.client.connection.duration
+		if userClose != nil {
+			userClose(peer, open)
+		}
+	}
+	if t.d, err = dialer.New(dc); err != nil {
 		// Name the field as the user wrote it: Config.Dialer.LifetimeJitter.
 		if msg, ok := strings.CutPrefix(err.Error(), "herz/dialer: Config."); ok {
 			return nil, errors.New("herz/transport: Config.Dialer." + msg)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -20,6 +21,7 @@ import (
 //	name                          kind                        unit          attributes
 //	http.client.active_requests   up-down counter             {request}     server.address, server.port
 //	http.client.open_connections  observable up-down counter  {connection}  http.connection.state (active|idle), server.address, server.port
+//	http.client.connection.duration  histogram                s             server.address, server.port
 //
 // server.address and server.port are the host and port the request is sent
 // to (its URL's, with the scheme's default port), normalised by [Peer].
@@ -31,6 +33,7 @@ type HTTPRecorder struct {
 	meter     metric.Meter
 	active    httpconv.ClientActiveRequests
 	open      httpconv.ClientOpenConnectionsObservable
+	duration  httpconv.ClientConnectionDuration
 	sets      optCache[string]
 	stateSets optCache[[2]string]
 }
@@ -49,7 +52,19 @@ func NewHTTP(mp metric.MeterProvider) (*HTTPRecorder, error) {
 	if r.open, err = httpconv.NewClientOpenConnectionsObservable(r.meter); err != nil {
 		return nil, fmt.Errorf("herz/telemetry: creating HTTP client instruments: %w", err)
 	}
+	if r.duration, err = httpconv.NewClientConnectionDuration(r.meter); err != nil {
+		return nil, fmt.Errorf("herz/telemetry: creating HTTP client instruments: %w", err)
+	}
 	return r, nil
+}
+
+// ConnectionClosed records how long a connection to the server peer
+// (host:port) was open, in http.client.connection.duration.
+func (r *HTTPRecorder) ConnectionClosed(ctx context.Context, peer string, open time.Duration) {
+	if r == nil || !r.duration.Inst().Enabled(ctx) {
+		return
+	}
+	r.duration.Inst().Record(ctx, open.Seconds(), r.sets.get(peer, serverSet))
 }
 
 // ObserveOpenConnections registers fn to report, at each collection, the
