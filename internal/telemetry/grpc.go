@@ -24,6 +24,7 @@ const unitEjection = "{ejection}"
 type BalancerRecorder struct {
 	ejections metric.Int64Counter
 	sets      optCache[[2]string]
+	bound     peerBound
 }
 
 // NewBalancerRecorder creates the balancer instruments on mp's meter
@@ -47,6 +48,6 @@ func (r *BalancerRecorder) Ejection(ctx context.Context, peer, reason string) {
 		return
 	}
 	r.ejections.Add(ctx, 1, r.sets.get([2]string{peer, reason}, func(k [2]string) attribute.Set {
-		return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrReason.String(k[1]))
+		return attribute.NewSet(AttrPeer.String(r.bound.name(Peer(k[0]))), AttrReason.String(k[1]))
 	}))
 }

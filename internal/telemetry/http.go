@@ -36,6 +36,8 @@ type HTTPRecorder struct {
 	duration  httpconv.ClientConnectionDuration
 	sets      optCache[string]
 	stateSets optCache[[2]string]
+	bound     peerBound
+	serverFn  func(string) attribute.Set
 }
 
 // NewHTTP creates the HTTP client instruments on mp's meter [ScopeName]; a
@@ -45,6 +47,7 @@ func NewHTTP(mp metric.MeterProvider) (*HTTPRecorder, error) {
 		mp = otel.GetMeterProvider()
 	}
 	r := &HTTPRecorder{meter: meter(mp)}
+	r.serverFn = r.serverSet
 	var err error
 	if r.active, err = httpconv.NewClientActiveRequests(r.meter); err != nil {
 		return nil, fmt.Errorf("herz/telemetry: creating HTTP client instruments: %w", err)
@@ -64,7 +67,7 @@ func (r *HTTPRecorder) ConnectionClosed(ctx context.Context, peer string, open t
 	if r == nil || !r.duration.Inst().Enabled(ctx) {
 		return
 	}
-	r.duration.Inst().Record(ctx, open.Seconds(), r.sets.get(peer, serverSet))
+	r.duration.Inst().Record(ctx, open.Seconds(), r.sets.get(peer, r.serverFn))
 }
 
 // ObserveOpenConnections registers fn to report, at each collection, the
@@ -84,7 +87,7 @@ func (r *HTTPRecorder) ObserveOpenConnections(fn func(observe func(peer string, 
 				n     int64
 			}{{string(httpconv.ConnectionStateActive), active}, {string(httpconv.ConnectionStateIdle), idle}} {
 				o.ObserveInt64(r.open.Inst(), st.n, r.stateSets.get([2]string{peer, st.state}, func(k [2]string) attribute.Set {
-					base := serverSet(k[0])
+					base := r.serverSet(k[0])
 					return attribute.NewSet(append(base.ToSlice(), attribute.String("http.connection.state", k[1]))...)
 				}))
 			}
@@ -105,14 +108,16 @@ func (r *HTTPRecorder) ActiveRequests(ctx context.Context, peer string, delta in
 	if r == nil || !r.active.Enabled(ctx) {
 		return
 	}
-	r.active.Inst().Add(ctx, delta, r.sets.get(peer, serverSet))
+	r.active.Inst().Add(ctx, delta, r.sets.get(peer, r.serverFn))
 }
 
-// serverSet is the server.address and server.port set of peer.
-func serverSet(peer string) attribute.Set {
-	host, port, err := net.SplitHostPort(Peer(peer))
+// serverSet is the server.address and server.port set of peer (only
+// server.address, OtherPeer, beyond MaxPeerSeries distinct peers).
+func (r *HTTPRecorder) serverSet(peer string) attribute.Set {
+	name := r.bound.name(Peer(peer))
+	host, port, err := net.SplitHostPort(name)
 	if err != nil {
-		return attribute.NewSet(semconv.ServerAddress(Peer(peer)))
+		return attribute.NewSet(semconv.ServerAddress(name))
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil {

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"net/netip"
 	"strings"
+	"sync"
 )
 
 // maxPeerLen bounds what Peer returns: a DNS name is at most 253 bytes, so
@@ -408,4 +409,39 @@ func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' 
 func isAlnum(c byte) bool { return isAlpha(c) || '0' <= c && c <= '9' }
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+// MaxPeerSeries bounds the distinct herz.peer (and server.address/port)
+// values one recorder reports, so that a client calling many hosts cannot
+// create metric series without limit: the first MaxPeerSeries peers keep
+// their name, later ones are reported as [OtherPeer].
+const MaxPeerSeries = 1024
+
+// OtherPeer is the peer attribute value of the peers beyond MaxPeerSeries.
+const OtherPeer = "_other"
+
+// peerBound remembers the peers a recorder reports under their own name.
+// It is consulted only when an attribute set is built (a cache miss), not
+// on every record. The zero value is ready; safe for concurrent use.
+type peerBound struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+// name returns p if it is (or can become) one of the reported peers, and
+// OtherPeer otherwise.
+func (b *peerBound) name(p string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.seen[p]; ok {
+		return p
+	}
+	if len(b.seen) >= MaxPeerSeries {
+		return OtherPeer
+	}
+	if b.seen == nil {
+		b.seen = make(map[string]struct{})
+	}
+	b.seen[p] = struct{}{}
+	return p
 }

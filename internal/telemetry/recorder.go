@@ -27,6 +27,12 @@ import (
 // peer and reason again does not rebuild or allocate them.
 type Recorder struct {
 	meter metric.Meter
+	bound peerBound // caps the distinct herz.peer values
+
+	// The attribute-set builders, bound once so that recording does not
+	// allocate a method value per call.
+	peerReasonSetFn func([2]string) attribute.Set
+	peerSetFn       func(string) attribute.Set
 
 	dials              metric.Int64Counter
 	dialDuration       metric.Float64Histogram
@@ -60,6 +66,7 @@ func New(mp metric.MeterProvider) (*Recorder, error) {
 	}
 	m := meter(mp)
 	r := &Recorder{meter: m}
+	r.peerReasonSetFn, r.peerSetFn = r.peerReasonSet, r.peerSet
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -113,7 +120,7 @@ func (r *Recorder) Dial(ctx context.Context, peer string, d time.Duration, errKi
 			result = ResultError
 		}
 		opt := r.dialSets.get([2]string{peer, result}, func(k [2]string) attribute.Set {
-			return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrResult.String(k[1]))
+			return attribute.NewSet(AttrPeer.String(r.peer(k[0])), AttrResult.String(k[1]))
 		})
 		if dials {
 			r.dials.Add(ctx, 1, opt)
@@ -124,7 +131,7 @@ func (r *Recorder) Dial(ctx context.Context, peer string, d time.Duration, errKi
 	}
 	if errs {
 		r.dialErrors.Add(ctx, 1, r.dialErrorSets.get([2]string{peer, errKind}, func(k [2]string) attribute.Set {
-			return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrKind.String(k[1]))
+			return attribute.NewSet(AttrPeer.String(r.peer(k[0])), AttrKind.String(k[1]))
 		}))
 	}
 }
@@ -136,7 +143,7 @@ func (r *Recorder) VerifyFailure(ctx context.Context, peer, reason string) {
 	if r == nil || !r.verifyFailures.Enabled(ctx) {
 		return
 	}
-	r.verifyFailures.Add(ctx, 1, r.verifySets.get([2]string{peer, reason}, peerReasonSet))
+	r.verifyFailures.Add(ctx, 1, r.verifySets.get([2]string{peer, reason}, r.peerReasonSetFn))
 }
 
 // Probe records one liveness probe of a connection to peer (herz.probes)
@@ -146,7 +153,7 @@ func (r *Recorder) Probe(ctx context.Context, peer, result string) {
 		return
 	}
 	r.probes.Add(ctx, 1, r.probeSets.get([2]string{peer, result}, func(k [2]string) attribute.Set {
-		return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrResult.String(k[1]))
+		return attribute.NewSet(AttrPeer.String(r.peer(k[0])), AttrResult.String(k[1]))
 	}))
 }
 
@@ -156,7 +163,7 @@ func (r *Recorder) Eviction(ctx context.Context, peer, reason string) {
 	if r == nil || !r.evictions.Enabled(ctx) {
 		return
 	}
-	r.evictions.Add(ctx, 1, r.evictionSets.get([2]string{peer, reason}, peerReasonSet))
+	r.evictions.Add(ctx, 1, r.evictionSets.get([2]string{peer, reason}, r.peerReasonSetFn))
 }
 
 // Retry records a retry made by component (one of the Component* values) to
@@ -166,7 +173,7 @@ func (r *Recorder) Retry(ctx context.Context, component, peer, reason string) {
 		return
 	}
 	r.retries.Add(ctx, 1, r.retrySets.get([3]string{component, peer, reason}, func(k [3]string) attribute.Set {
-		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])), AttrReason.String(k[2]))
+		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(r.peer(k[1])), AttrReason.String(k[2]))
 	}))
 }
 
@@ -177,7 +184,7 @@ func (r *Recorder) RetryRefused(ctx context.Context, component, peer string) {
 		return
 	}
 	r.retriesRefused.Add(ctx, 1, r.refusedSets.get([2]string{component, peer}, func(k [2]string) attribute.Set {
-		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])))
+		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(r.peer(k[1])))
 	}))
 }
 
@@ -191,15 +198,21 @@ func (r *Recorder) BreakerTransition(ctx context.Context, component, key, from, 
 		return
 	}
 	r.breakerTransitions.Add(ctx, 1, r.transitionSets.get([4]string{component, key, from, to}, func(k [4]string) attribute.Set {
-		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])), AttrFrom.String(k[2]), AttrTo.String(k[3]))
+		return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(r.peer(k[1])), AttrFrom.String(k[2]), AttrTo.String(k[3]))
 	}))
 }
 
-func peerReasonSet(k [2]string) attribute.Set {
-	return attribute.NewSet(AttrPeer.String(Peer(k[0])), AttrReason.String(k[1]))
+func (r *Recorder) peerReasonSet(k [2]string) attribute.Set {
+	return attribute.NewSet(AttrPeer.String(r.peer(k[0])), AttrReason.String(k[1]))
 }
 
-func peerSet(peer string) attribute.Set { return attribute.NewSet(AttrPeer.String(Peer(peer))) }
+func (r *Recorder) peerSet(peer string) attribute.Set {
+	return attribute.NewSet(AttrPeer.String(r.peer(peer)))
+}
+
+// peer is the herz.peer value of raw: normalised by [Peer], and "_other"
+// once this recorder has reported MaxPeerSeries distinct peers.
+func (r *Recorder) peer(raw string) string { return r.bound.name(Peer(raw)) }
 
 // ObserveConns registers fn to report connection counts at each collection:
 // fn calls observe once per peer with the open and idle connection counts
@@ -216,7 +229,7 @@ func (r *Recorder) ObserveConns(fn func(observe func(peer string, open, idle int
 	}
 	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		fn(func(peer string, open, idle int64) {
-			opt := r.peerSets.get(peer, peerSet)
+			opt := r.peerSets.get(peer, r.peerSetFn)
 			o.ObserveInt64(r.connsOpen, open, opt)
 			o.ObserveInt64(r.connsIdle, idle, opt)
 		})
@@ -242,7 +255,7 @@ func (r *Recorder) ObserveBreakers(component string, fn func(observe func(key st
 	reg, err := r.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		fn(func(key string, state int64) {
 			o.ObserveInt64(r.breakerState, state, r.breakerSets.get([3]string{component, key}, func(k [3]string) attribute.Set {
-				return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(Peer(k[1])))
+				return attribute.NewSet(AttrComponent.String(k[0]), AttrPeer.String(r.peer(k[1])))
 			}))
 		})
 		return nil

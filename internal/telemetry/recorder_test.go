@@ -502,14 +502,19 @@ func TestRecorderAttributeCacheIsBoundedAndStaysCorrectPastItsBound(t *testing.T
 	r.Probe(ctx, "http://user:pw@10.0.0.0:80/x", "alive")
 	m := metricNamed(t, collect(t, rd), "herz.probes", "{probe}")
 	sum := m.Data.(metricdata.Sum[int64])
-	if len(sum.DataPoints) != n {
-		t.Fatalf("%d series, want %d", len(sum.DataPoints), n)
+	// Series are bounded too: the first MaxPeerSeries peers keep their
+	// name, the rest share the OtherPeer series.
+	if want := min(n, telemetry.MaxPeerSeries) + 1; len(sum.DataPoints) != want {
+		t.Fatalf("%d series, want %d", len(sum.DataPoints), want)
 	}
 	for _, dp := range sum.DataPoints {
 		p, _ := dp.Attributes.Value(telemetry.AttrPeer)
 		want := int64(1)
-		if p.AsString() == "10.0.0.0:80" {
+		switch p.AsString() {
+		case "10.0.0.0:80":
 			want = 3
+		case telemetry.OtherPeer:
+			want = int64(n - telemetry.MaxPeerSeries)
 		}
 		if dp.Value != want {
 			t.Fatalf("peer %s counted %d, want %d", p.AsString(), dp.Value, want)
