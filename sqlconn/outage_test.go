@@ -47,18 +47,7 @@ func TestOutageAndReturn(t *testing.T) {
 				t.Fatal(err)
 			}
 			herz := closeLater(t, sqlconn.OpenDB(hc))
-			var bareDials atomic.Int64
-			pc, err := pgx.ParseConfig(withHost(t, dsn, bp.Addr(), false))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pc.ConnectTimeout = 300 * time.Millisecond
-			pc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				bareDials.Add(1)
-				var d net.Dialer
-				return d.DialContext(ctx, network, addr)
-			}
-			bare := closeLater(t, stdlib.OpenDB(*pc))
+			bare, bareDials := countingBarePGX(t, withHost(t, dsn, bp.Addr(), false))
 			warm(t, herz, 2)
 			warm(t, bare, 2)
 			herzDials0, bareDials0 := hc.Dialer().Stats().Dials, bareDials.Load()
@@ -198,4 +187,22 @@ func TestBlackholedIdleConnection(t *testing.T) {
 	if herzTook > bareTook {
 		t.Errorf("herz took %v, the bare driver %v", herzTook, bareTook)
 	}
+}
+
+// countingBarePGX opens the bare pgx driver on dsn (300ms connect timeout,
+// like the herz side's) and counts its connect attempts.
+func countingBarePGX(t *testing.T, dsn string) (*sql.DB, *atomic.Int64) {
+	t.Helper()
+	var dials atomic.Int64
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ConnectTimeout = 300 * time.Millisecond
+	pc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	return closeLater(t, stdlib.OpenDB(*pc)), &dials
 }

@@ -1,17 +1,12 @@
 package sqlconn_test
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/herz-go/herz/internal/testenv"
 	"github.com/herz-go/herz/sqlconn"
@@ -63,18 +58,7 @@ func TestPostgresRestartForReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	herz := closeLater(t, sqlconn.OpenDB(hc))
-	var bareDials atomic.Int64
-	pc, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.ConnectTimeout = 300 * time.Millisecond
-	pc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		bareDials.Add(1)
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	bare := closeLater(t, stdlib.OpenDB(*pc))
+	bare, bareDials := countingBarePGX(t, dsn)
 	warm(t, herz, 2)
 	warm(t, bare, 2)
 	herzDials0, bareDials0 := hc.Dialer().Stats().Dials, bareDials.Load()
