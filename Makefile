@@ -38,13 +38,16 @@ pg-restart:
 demo:
 	$(GO) run ./examples/chaos
 
-## fuzz: a short bounded run of every fuzz target in the module.
+## fuzz: a short bounded run of every fuzz target in the module. A failed run is shown and run
+## once more: an input that made a target fail is saved under testdata/fuzz and fails the second run
+## too, while a fuzzing engine hiccup on a loaded machine (a worker killed or hung) does not.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { echo "FAIL: $$pkg $$f"; \
-	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out" | tail -30; \
+	      echo "fuzz $$pkg $$f failed; running it again"; \
+	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || { echo "FAIL: $$pkg $$f"; exit 1; }; }; \
 	  done; \
 	done
 
