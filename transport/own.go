@@ -68,7 +68,8 @@ type exchange struct {
 	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
 	conn   atomic.Pointer[dialer.Conn] // set by GotConn
 	lease  atomic.Uint64
-	body   ownedBody // the response body, part of the same allocation
+	body   ownedBody    // the response body, part of the same allocation
+	req    http.Request // the attempt's shallow copy of the request, too
 }
 
 // newExchange prepares the attempt of r in ctx.
@@ -88,6 +89,15 @@ func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCaus
 		e.trace.GotConn = e.gotConn
 	}
 	return e
+}
+
+// request returns the attempt's copy of r, with the exchange as its
+// context. It is r.WithContext(e) without an allocation of its own: the
+// copy is made into the exchange (WithContext is inlined, and its result
+// does not escape).
+func (e *exchange) request(r *http.Request) *http.Request {
+	e.req = *r.WithContext(e)
+	return &e.req
 }
 
 // Value returns the exchange's ClientTrace for httptrace's key, and the

@@ -448,7 +448,7 @@ func (t *Transport) attempt(r *http.Request, start time.Time, d time.Duration, w
 	}
 	if d <= 0 {
 		e := newExchange(r.Context(), r, nil, &t.waits, start, window, retry)
-		resp, err := rt.RoundTrip(r.WithContext(e))
+		resp, err := rt.RoundTrip(e.request(r))
 		if err != nil {
 			return nil, err
 		}
@@ -459,7 +459,7 @@ func (t *Transport) attempt(r *http.Request, start time.Time, d time.Duration, w
 	ctx, cancel := context.WithCancelCause(r.Context())
 	e := newExchange(ctx, r, cancel, &t.waits, start, window, retry)
 	timer := time.AfterFunc(d, func() { cancel(errAttemptTimeout) })
-	resp, err := rt.RoundTrip(r.WithContext(e))
+	resp, err := rt.RoundTrip(e.request(r))
 	fired := !timer.Stop()
 	if fired {
 		// The timer fired, whether or not the headers made it in time:
@@ -644,6 +644,9 @@ func (e notCounted) Unwrap() error { return e.error }
 // refusedConnect reports whether err is a connect the peer refused
 // (nothing listens: a stopped or restarting server).
 func refusedConnect(err error) bool {
+	if err == nil {
+		return false // and no allocation for errors.As's target
+	}
 	var de *dialer.DialError
 	return errors.As(err, &de) && de.Kind == "refused"
 }
