@@ -233,15 +233,22 @@ func (l *Learner) Config() LearnerConfig { return l.cfg }
 // Mass closes: samples of one peer arriving within BurstWindow of each other
 // at idle ages that disagree (a restart or shutdown closing every idle
 // connection at once) are all discarded, and the estimate stays as it was.
-func (l *Learner) Observe(peer string, idle time.Duration) {
+func (l *Learner) Observe(peer string, idle time.Duration) { l.ObserveClosed(peer, idle, 0) }
+
+// ObserveClosed is [Learner.Observe] for a close that happened ago before
+// now, as dated by the kernel (the arrival of the peer's FIN) when the
+// reader noticed it later: mass closes are then told apart by when they
+// happened, not by when busy readers got to them.
+func (l *Learner) ObserveClosed(peer string, idle, ago time.Duration) {
 	if idle <= 0 {
 		return
 	}
 	now := l.now()
+	at := now - int64(max(ago, 0))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.touch(peer, now)
-	if l.cfg.BurstWindow > 0 && p.inBurst && now-p.burstAt < int64(l.cfg.BurstWindow) {
+	if d := at - p.burstAt; l.cfg.BurstWindow > 0 && p.inBurst && max(d, -d) < int64(l.cfg.BurstWindow) {
 		if p.burstDiscard {
 			return
 		}
@@ -253,7 +260,7 @@ func (l *Learner) Observe(peer string, idle time.Duration) {
 			return
 		}
 	} else {
-		p.inBurst, p.burstAt, p.burstFirst, p.burstDiscard = true, now, idle, false
+		p.inBurst, p.burstAt, p.burstFirst, p.burstDiscard = true, at, idle, false
 		p.save()
 	}
 	if idle < minSample {

@@ -217,12 +217,30 @@ func (c *Conn) readFailed(err error) {
 	c.reportPeerClose(now)
 }
 
-// reportPeerClose reports, once, that the peer closed the idle conn at now.
+// reportPeerClose reports, once, that the peer closed the idle conn,
+// noticed at now (see finAt for when it happened).
 func (c *Conn) reportPeerClose(now int64) {
 	if !c.reported.CompareAndSwap(false, true) {
 		return
 	}
-	c.d.peerClosed(c, time.Duration(now-c.idleFrom.Load()))
+	at := c.finAt(now)
+	c.d.peerClosed(c, at, now-at, time.Duration(at-c.idleFrom.Load()))
+}
+
+// finAt returns when the peer's FIN reached c, as the kernel dated it (the
+// last ACK received on a conn in CLOSE_WAIT), if that is before now: a
+// reader starved on a loaded machine may notice the close tens of
+// milliseconds late, and the idle age must not grow by that. Otherwise
+// (a reset, no TCP_INFO) it returns now.
+func (c *Conn) finAt(now int64) int64 {
+	ti, err := c.TCPInfo()
+	if err != nil || ti.State != sockopt.TCPCloseWait {
+		return now
+	}
+	if at := now - int64(ti.LastAckRecv); at < now && at > c.idleFrom.Load() {
+		return at
+	}
+	return now
 }
 
 // Close closes the connection and stops tracking it. When the owner closes
@@ -396,4 +414,7 @@ type TCPInfo struct {
 	TotalRetrans uint32
 	// LastDataRecv is the time since data was last received.
 	LastDataRecv time.Duration
+	// LastAckRecv is the time since an ACK was last received (on an idle
+	// connection the peer closed, since its FIN arrived).
+	LastAckRecv time.Duration
 }

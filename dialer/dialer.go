@@ -388,9 +388,80 @@ func (d *Dialer) survived(c *Conn, idle time.Duration) bool {
 	return !ok || idle < dl
 }
 
-func (d *Dialer) peerClosed(c *Conn, idle time.Duration) {
+func (d *Dialer) peerClosed(c *Conn, at int64, ago int64, idle time.Duration) {
 	d.stats.peerCloses.Add(1)
-	d.learner.Observe(c.peer, idle) // it tells hang-ups and mass closes from idle timeouts
+	if d.massClose(c, at, idle) {
+		return
+	}
+	// The learner tells hang-ups and the mass closes no sibling showed
+	// from idle timeouts.
+	d.learner.ObserveClosed(c.peer, idle, time.Duration(ago))
+}
+
+// Mass closes, told by the peer's other idle conns at the moment one close
+// is reported (the kernel holds the evidence even when their readers have
+// not run yet):
+const (
+	// massWindow: FINs arriving within this of each other were sent together.
+	massWindow = 10 * time.Millisecond
+	// ageSlack: idle ages within this (or 25 %) of each other agree.
+	ageSlack = 5 * time.Millisecond
+)
+
+// massClose reports whether the peer's close of c, idle for idle when its
+// FIN arrived at at, is not an idle-timeout sample, judged from the peer's
+// other idle conns:
+//
+//   - one whose FIN arrived within massWindow of c's at an idle age that
+//     disagrees with c's: the peer closed its idle conns together (a
+//     restart, a shutdown, a CLIENT KILL), at whatever age each had. None
+//     of those closes is reported to the learner;
+//   - one idle clearly longer than c (by ageSlack or 25 %) and still open:
+//     the peer does not close conns at c's idle age.
+func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
+	var sibs []*Conn
+	d.mu.Lock()
+	for _, s := range d.conns {
+		if s != c && s.peer == c.peer && stateBits(s.own.Load()) == bitsIdle {
+			sibs = append(sibs, s)
+		}
+	}
+	d.mu.Unlock()
+	mass, contradicted := false, false
+	var together []*Conn
+	for _, s := range sibs {
+		from := s.idleFrom.Load()
+		switch s.Probe().State {
+		case ProbeAlive:
+			if age := time.Duration(at - from); age > idle && !agree(age, idle) {
+				contradicted = true
+			}
+		case ProbePeerClosed:
+			sat := s.finAt(d.now())
+			if d := time.Duration(sat - at); max(d, -d) > massWindow {
+				continue // closed at another time: its own sample
+			}
+			together = append(together, s)
+			if !agree(time.Duration(sat-from), idle) {
+				mass = true
+			}
+		}
+	}
+	if mass {
+		for _, s := range together {
+			if s.reported.CompareAndSwap(false, true) {
+				d.stats.peerCloses.Add(1) // counted now, never reported to the learner
+			}
+		}
+	}
+	return mass || contradicted
+}
+
+// agree reports whether two idle ages are the same timeout, up to timer
+// and scheduling noise.
+func agree(a, b time.Duration) bool {
+	d := a - b
+	return max(d, -d) <= max(ageSlack, min(a, b)/4)
 }
 
 func (d *Dialer) countProbe(c *Conn, s sockopt.State) {

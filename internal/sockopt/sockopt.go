@@ -72,6 +72,10 @@ type TCPInfo struct {
 	TotalRetrans uint32
 	// LastDataRecv is the time since the last data was received.
 	LastDataRecv time.Duration
+	// LastAckRecv is the time since the last ACK was received. On a
+	// connection that was idle, a FIN (which carries an ACK) is the last
+	// one: in CLOSE_WAIT it dates the peer's close, in steps of a jiffy.
+	LastAckRecv time.Duration
 }
 
 // TCP states as reported in [TCPInfo.State].

@@ -88,6 +88,7 @@ func (p *Prober) TCPInfo(info *TCPInfo) error {
 		Lost:         t.Lost,
 		TotalRetrans: t.Total_retrans,
 		LastDataRecv: time.Duration(t.Last_data_recv) * time.Millisecond,
+		LastAckRecv:  time.Duration(t.Last_ack_recv) * time.Millisecond,
 	}
 	return nil
 }
