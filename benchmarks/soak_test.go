@@ -96,8 +96,9 @@ func BenchmarkSoak(b *testing.B) {
 // must keep, against the other clients in the same run: no duplicate
 // execution of a POST (P10, and never more than another client), no
 // caller-visible error when the server closes idle connections (P4), back
-// after an outage. Goroutine leaks are checked by goleak in TestMain. The
-// other figures are logged (go test -v).
+// within a second after an outage with no more errors than net/http
+// (P14), no more errors than net/http in a 503 storm. Goroutine leaks are
+// checked by goleak in TestMain. The other figures are logged (go test -v).
 func TestSoakShort(t *testing.T) {
 	const d = 400 * time.Millisecond
 	for _, sc := range httpScenarios(d) {
@@ -126,6 +127,12 @@ func TestSoakShort(t *testing.T) {
 			if herz.RecoveryMarked && !herz.Recovered {
 				t.Error("herz: no request succeeded after the server came back")
 			}
+			switch sc.Name {
+			case "outage-and-return":
+				checkOutage(t, herz, res["stdlib"])
+			case "503-storm":
+				check503(t, herz, res["stdlib"])
+			}
 		})
 	}
 	for _, dk := range dbKinds {
@@ -150,5 +157,62 @@ func TestSoakShort(t *testing.T) {
 				t.Errorf("herz: %d queries failed after idle sessions were killed, the bare driver %d (P6)", h, s)
 			}
 		})
+	}
+}
+
+// maxRecovery is P14's bound on the time from a server's return to herz's
+// first success.
+const maxRecovery = time.Second
+
+// checkOutage asserts P14 on an outage-and-return run: herz's first request
+// after the server came back succeeded within maxRecovery, and herz's
+// callers saw no more errors than net/http's in the same run. (At 400ms
+// herz saw 0-4 errors where net/http saw ~80 in 15 runs: net/http fails
+// every request of the outage with "connection refused", herz retries a
+// refused connect, which sent nothing, with backoff within its retry
+// window. Its recovery took 1-16ms.)
+func checkOutage(t *testing.T, herz, std *faultlab.Result) {
+	t.Helper()
+	t.Logf("outage-and-return: herz recovered=%v in %v (P14 bound %v), errors %d of %d; stdlib errors %d of %d",
+		herz.Recovered, herz.Recovery, maxRecovery, herz.Errors, herz.Ops, std.Errors, std.Ops)
+	switch {
+	case !herz.RecoveryMarked:
+		t.Error("outage-and-return: the server was never restarted, so recovery was not measured")
+	case !herz.Recovered:
+		// Reported above.
+	case herz.Recovery > maxRecovery:
+		t.Errorf("herz: first success %v after the server came back (P14 wants ≤ %v)", herz.Recovery, maxRecovery)
+	}
+	if herz.Errors > std.Errors {
+		t.Errorf("herz: %d of %d requests failed around an outage, net/http %d of %d", herz.Errors, herz.Ops, std.Errors, std.Ops)
+	}
+}
+
+// stormTolerance is how far herz's errors/op may exceed net/http's in a
+// 503 storm. Both clients give the storm's 503s to their callers: POSTs are
+// never retried on a response, and the GETs' Retry-After (1s) does not end
+// before the operation's deadline (1s), so herz returns those at once too.
+// Each client's errors/op is then the share of its operations that started
+// inside the storm window (~0.5), which varies with where the 4 workers'
+// operations fall at the window's two edges: over 15 runs at 400ms herz's
+// raw error count exceeded net/http's in 6 (by up to 8 errors), its
+// errors/op by at most 0.021. 0.05 (~13 of ~255 operations) is well
+// above that noise and well below what a regression adds (a breaker opened
+// by 503s or retries past the storm keep failing requests after it: +0.1
+// and more).
+const stormTolerance = 0.05
+
+// check503 asserts that herz's callers saw no more errors than net/http's
+// in a 503 storm, in errors/op within stormTolerance.
+func check503(t *testing.T, herz, std *faultlab.Result) {
+	t.Helper()
+	t.Logf("503-storm: herz errors %d of %d (%.4f/op), stdlib %d of %d (%.4f/op), tolerance %.2f/op",
+		herz.Errors, herz.Ops, herz.ErrorRatio(), std.Errors, std.Ops, std.ErrorRatio(), stormTolerance)
+	if herz.Ops == 0 || std.Ops == 0 {
+		t.Fatalf("503-storm: no operations ran (herz %d, stdlib %d)", herz.Ops, std.Ops)
+	}
+	if herz.ErrorRatio() > std.ErrorRatio()+stormTolerance {
+		t.Errorf("herz: %.4f errors/op in a 503 storm, net/http %.4f (tolerance %.2f)",
+			herz.ErrorRatio(), std.ErrorRatio(), stormTolerance)
 	}
 }
