@@ -16,10 +16,10 @@ import (
 // flakyConnector fails while down; up, each connect takes 20ms and records
 // how many were in flight when it started.
 type flakyConnector struct {
-	down     atomic.Bool
-	inflight atomic.Int64
-	calls    atomic.Int64
-	mu       sync.Mutex
+	down      atomic.Bool
+	inflight  atomic.Int64
+	calls     atomic.Int64
+	mu        sync.Mutex
 	succeeded atomic.Int64
 	starts    []start // each connect while up
 }
