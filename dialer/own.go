@@ -142,6 +142,9 @@ func (c *Conn) Return(l Lease) bool {
 // idle-timeout sample for the peer's learner.
 func (c *Conn) LendForLife() { c.setBits(bitsLentForLife) }
 
+// LentForLife reports whether c was lent for life ([Conn.LendForLife]).
+func (c *Conn) LentForLife() bool { return stateBits(c.own.Load()) == bitsLentForLife }
+
 // exchangeDone ends one exchange on a conn lent for life; the last one
 // starts an idle period.
 func (c *Conn) exchangeDone() bool {

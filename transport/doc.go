@@ -42,9 +42,12 @@
 //   - Idle timeouts learned per server from the connections it closes and
 //     from Keep-Alive: timeout=N headers; an evictor closes idle connections
 //     before that deadline.
-//   - HTTP/2 through golang.org/x/net/http2 with PING health checks on by
-//     default (H2ReadIdleTimeout 3s, H2PingTimeout 3s), so a dead HTTP/2
-//     connection is found in seconds; h2c with prior knowledge as an option.
+//   - HTTP/2 (net/http's bundled implementation, configured through
+//     http.HTTP2Config) with PING health checks on by default
+//     (H2ReadIdleTimeout 3s, H2PingTimeout 3s), so a dead HTTP/2 connection
+//     is found in seconds; h2c with prior knowledge as an option. An HTTP/2
+//     connection past MaxLifetime is drained: it takes no new stream and
+//     closes when its last stream ends.
 //   - Safe retries (see [Transport.RoundTrip]) with jittered backoff,
 //     Retry-After, a retry budget, all within Config.RetryWindow (default
 //     10s) so that even in a whole-path blackhole the caller has its answer

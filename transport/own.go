@@ -3,15 +3,11 @@ package transport
 import (
 	"context"
 	"io"
-	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/herz-go/herz/dialer"
 )
@@ -28,8 +24,11 @@ import (
 //     its idle pool), or the response itself when it has no body, returns it
 //     idle, under the lease of that hand-out;
 //   - a 101 Switching Protocols response gives the conn away for good;
-//   - HTTP/2 conns are lent for life (TLSNextProto, the h2c dialer) and
-//     drained at their lifetime through drainPool.
+//   - HTTP/2 conns are lent for life (TLSNextProto, the h2c dialer); each
+//     stream is still lent and returned, so that a peer's close while no
+//     stream is in flight is an idle-timeout sample; once past its lifetime
+//     a conn takes one more request, marked Close, after which HTTP/2 sends
+//     no new stream on it and closes it when its last stream ends: a drain.
 //
 // httptrace was preferred over http.Transport.NewClientConn (Go 1.26),
 // which would make herz re-implement net/http's pool (per-host idle lists,
@@ -144,6 +143,12 @@ func (e *exchange) gotConn(info httptrace.GotConnInfo) {
 		return
 	}
 	var lease dialer.Lease
+	if c.LentForLife() && c.Expired() {
+		// HTTP/2 (bundled: GotConn runs before the stream is created, in
+		// the same goroutine) marks a conn not to be reused after a request
+		// with Close set: it closes it once its last stream ends.
+		e.req.Close = true
+	}
 	if e.arm && (info.WasIdle || info.Reused) {
 		lease, _ = c.LendRefusingStale()
 	} else {
@@ -234,67 +239,4 @@ func (w *waitStats) add(d time.Duration) {
 // a new one. Only then may herz refuse a stale conn at that write.
 func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
-}
-
-// drainPool wraps x/net/http2's pool of HTTP/2 conns to give them a
-// lifetime: a conn first handed out longer ago than its (jittered) lifetime
-// takes the current request and is then marked not to be reused, so x/net
-// closes it once its last stream ends. A graceful drain: nothing is cut.
-type drainPool struct {
-	http2.ClientConnPool
-	lifetime time.Duration
-	jitter   float64
-	expires  sync.Map // *http2.ClientConn → time (UnixNano) it expires
-}
-
-// GetClientConn returns a conn for req, draining it if it expired.
-func (p *drainPool) GetClientConn(req *http.Request, addr string) (*http2.ClientConn, error) {
-	cc, err := p.ClientConnPool.GetClientConn(req, addr)
-	if err != nil {
-		return cc, err
-	}
-	now := time.Now().UnixNano()
-	v, ok := p.expires.Load(cc)
-	if !ok {
-		exp := int64(math.MaxInt64)
-		if p.lifetime > 0 {
-			lt := p.lifetime - time.Duration(rand.Float64()*p.jitter*float64(p.lifetime))
-			exp = now + int64(lt)
-		}
-		v, _ = p.expires.LoadOrStore(cc, exp)
-	}
-	if now >= v.(int64) {
-		cc.SetDoNotReuse()
-	}
-	return cc, nil
-}
-
-// closeIdle closes the idle conns the pool handed out (x/net's own
-// CloseIdleConnections cannot reach them through the wrapper): an idle one
-// is marked not to be reused, so no new stream can slip in, then closed if
-// it is still idle; one that got a stream meanwhile closes after it.
-func (p *drainPool) closeIdle() {
-	p.expires.Range(func(k, _ any) bool {
-		cc := k.(*http2.ClientConn)
-		if st := cc.State(); st.Closed {
-			p.expires.Delete(cc)
-		} else if idle(st) {
-			cc.SetDoNotReuse()
-			if idle(cc.State()) {
-				cc.Close()
-				p.expires.Delete(cc)
-			}
-		}
-		return true
-	})
-}
-
-func idle(st http2.ClientConnState) bool {
-	return st.StreamsActive == 0 && st.StreamsReserved == 0 && st.StreamsPending == 0
-}
-
-// MarkDead forgets cc.
-func (p *drainPool) MarkDead(cc *http2.ClientConn) {
-	p.expires.Delete(cc)
-	p.ClientConnPool.MarkDead(cc)
 }

@@ -4,8 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
-
-	"golang.org/x/net/http2"
+	"strings"
 
 	"github.com/herz-go/herz/breaker"
 	"github.com/herz-go/herz/dialer"
@@ -43,11 +42,27 @@ func (r reason) String() string {
 	return "unknown"
 }
 
-// goAwayMessage is the text of x/net/http2's unexported errClientConnGotGoAway,
-// the error of streams above a GOAWAY's last stream ID. It has no exported
-// identity; x/net retries it by itself, so it reaches herz only when those
-// retries ran out.
+// goAwayMessage is the text of net/http's unexported
+// http2errClientConnGotGoAway, the error of streams above a GOAWAY's last
+// stream ID. It has no exported identity; HTTP/2 retries it by itself, so it
+// reaches herz only when those retries ran out.
 const goAwayMessage = "http2: Transport received Server's graceful shutdown GOAWAY"
+
+// refusedStream reports whether err is an HTTP/2 RST_STREAM with
+// REFUSED_STREAM: net/http's http2StreamError is unexported, so it is told
+// by its text, "stream error: stream ID N; REFUSED_STREAM" (with "; cause"
+// when it has one).
+func refusedStream(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		msg := err.Error()
+		if rest, ok := strings.CutPrefix(msg, "stream error: stream ID "); ok {
+			_, code, _ := strings.Cut(rest, "; ")
+			code, _, _ = strings.Cut(code, ";")
+			return code == "REFUSED_STREAM"
+		}
+	}
+	return false
+}
 
 // retryable is the retry-safety ladder, in the spirit of net/http's
 // persistConn.shouldRetryRequest: given the attempt number (1 for the first
@@ -67,7 +82,7 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		return 0, false
 	case req.Body != nil && req.Body != http.NoBody && req.GetBody == nil:
 		// The body was consumed (and closed, as RoundTrip must) and cannot be
-		// replayed; net/http and x/net/http2 refuse the same way
+		// replayed; net/http's HTTP/1 and HTTP/2 refuse the same way
 		// (golang/go#19653: "define Request.GetBody to avoid this error").
 		return 0, false
 	}
@@ -103,10 +118,9 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 	}
 
 	var (
-		dialErr   *dialer.DialError
-		streamErr http2.StreamError
-		certErr   *tls.CertificateVerificationError
-		timeout   *AttemptTimeoutError
+		dialErr *dialer.DialError
+		certErr *tls.CertificateVerificationError
+		timeout *AttemptTimeoutError
 	)
 	switch {
 	case errors.Is(err, ErrClosed), errors.Is(err, dialer.ErrClosed):
@@ -136,9 +150,9 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		// dialer already retried the connect; this retry covers a peer that
 		// restarts on the same port.
 		return reasonConnect, true
-	case errors.As(err, &streamErr) && streamErr.Code == http2.ErrCodeRefusedStream:
+	case refusedStream(err):
 		// RFC 9113 §8.7: REFUSED_STREAM guarantees the stream was not
-		// processed. x/net retries it up to 6 times; we see it when it gave up
+		// processed. HTTP/2 retries it up to 6 times; we see it when it gave up
 		// or could not rewind the body.
 		return reasonRefusedStream, true
 	case err.Error() == goAwayMessage:

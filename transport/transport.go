@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/herz-go/herz/adaptive"
 	"github.com/herz-go/herz/breaker"
 	"github.com/herz-go/herz/dialer"
@@ -34,14 +32,19 @@ const maxDrain = 64 << 10
 // use; create it with [New] or [Must] and share it.
 //
 // Under the hood one *http.Transport dials through a herz [dialer.Dialer]
-// with stale-write refusal on (HTTP/1.1), x/net/http2 with PING health checks
-// (HTTP/2 over TLS) and, with Config.H2C, an x/net http2.Transport for h2c.
-// In front of them sit a per-host breaker, safe retries and a retry budget.
+// with stale-write refusal on (HTTP/1.1) and speaks HTTP/2 over TLS with
+// its bundled HTTP/2, PING health checks on (http.HTTP2Config); with
+// Config.H2C a second one speaks h2c. In front of them sit a per-host
+// breaker, safe retries and a retry budget.
+//
+// The bundled HTTP/2 rather than golang.org/x/net/http2's copy of it: since
+// Go 1.24 http.HTTP2Config configures its health checks, which was the
+// reason to take x/net, and x/net's copy costs a request one allocation
+// more and some throughput (BenchmarkKeepAliveGET).
 type Transport struct {
 	s         settings // frozen copy of the Config with defaults
 	t1        *http.Transport
-	h2        *drainPool       // nil when HTTP/2 is disabled
-	h2c       *http2.Transport // nil unless Config.H2C
+	h2c       *http.Transport // nil unless Config.H2C
 	d         *dialer.Dialer
 	breakers  *breaker.Registry // nil when disabled
 	budget    *retry.Budget
@@ -156,8 +159,8 @@ func Must(cfg Config) *Transport {
 	return t
 }
 
-// buildTransports sets up the http.Transport, x/net/http2 on top of it, and
-// the h2c transport.
+// buildTransports sets up the http.Transport (HTTP/1.1 and HTTP/2) and the
+// h2c transport.
 func (t *Transport) buildTransports() error {
 	s := &t.s
 	t.t1 = &http.Transport{
@@ -176,19 +179,17 @@ func (t *Transport) buildTransports() error {
 		// A non-nil empty map is net/http's documented way to turn HTTP/2 off.
 		t.t1.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	} else {
-		t2, err := http2.ConfigureTransports(t.t1)
-		if err != nil {
-			return fmt.Errorf("herz/transport: configuring HTTP/2: %w", err)
-		}
-		t.configureH2(t2)
-		t.h2 = &drainPool{ClientConnPool: t2.ConnPool, lifetime: s.MaxLifetime, jitter: s.Dialer.LifetimeJitter}
-		t2.ConnPool = t.h2
-		// An HTTP/2 conn multiplexes streams for as long as it lives: it is
-		// lent to x/net for life (never refused or evicted by herz) and
-		// drained at its lifetime by drainPool. The hook runs after the TLS
-		// handshake, before the connection preface is written.
-		if next := t.t1.TLSNextProto[http2.NextProtoTLS]; next != nil {
-			t.t1.TLSNextProto[http2.NextProtoTLS] = func(authority string, c *tls.Conn) http.RoundTripper {
+		t.t1.ForceAttemptHTTP2 = true // a custom DialContext turns it off otherwise
+		t.t1.HTTP2 = t.h2Config()
+		// CloseIdleConnections sets the bundled HTTP/2 up now (it would on
+		// the first request), so that its TLSNextProto hook can be wrapped:
+		// an HTTP/2 conn multiplexes streams for as long as it lives, so it
+		// is lent to HTTP/2 for life (never refused or evicted by herz) and
+		// drained at its lifetime (see exchange.gotConn). The hook runs
+		// after the TLS handshake, before the connection preface is written.
+		t.t1.CloseIdleConnections()
+		if next := t.t1.TLSNextProto["h2"]; next != nil {
+			t.t1.TLSNextProto["h2"] = func(authority string, c *tls.Conn) http.RoundTripper {
 				if dc, ok := dialer.ConnOf(c); ok {
 					dc.LendForLife()
 				}
@@ -197,9 +198,11 @@ func (t *Transport) buildTransports() error {
 		}
 	}
 	if s.H2C {
-		t.h2c = &http2.Transport{
-			AllowHTTP: true,
-			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		h2c := new(http.Protocols)
+		h2c.SetUnencryptedHTTP2(true) // and nothing else: http:// only, prior knowledge
+		t.h2c = &http.Transport{
+			Protocols: h2c,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				c, err := t.dial(ctx, network, addr)
 				if err != nil {
 					return nil, err
@@ -209,9 +212,9 @@ func (t *Transport) buildTransports() error {
 				}
 				return c, nil
 			},
+			HTTP2:           t.h2Config(),
 			IdleConnTimeout: s.IdleConnTimeout,
 		}
-		t.configureH2(t.h2c)
 	}
 	return nil
 }
@@ -241,11 +244,14 @@ func (t *Transport) dial(ctx context.Context, network, addr string) (net.Conn, e
 	return t.d.DialContext(ctx, network, addr)
 }
 
-// configureH2 sets the HTTP/2 health check of t2.
-func (t *Transport) configureH2(t2 *http2.Transport) {
-	t2.ReadIdleTimeout = t.s.H2ReadIdleTimeout
-	t2.PingTimeout = t.s.H2PingTimeout
-	t2.WriteByteTimeout = t.s.H2WriteByteTimeout
+// h2Config returns the HTTP/2 health checks of the Config (0 turns a
+// check off, as the Config's negative values do).
+func (t *Transport) h2Config() *http.HTTP2Config {
+	return &http.HTTP2Config{
+		SendPingTimeout:  t.s.H2ReadIdleTimeout,
+		PingTimeout:      t.s.H2PingTimeout,
+		WriteByteTimeout: t.s.H2WriteByteTimeout,
+	}
 }
 
 // Dialer returns the Transport's dialer (for its Stats, Learner and PeerHealth).
@@ -255,9 +261,6 @@ func (t *Transport) Dialer() *dialer.Dialer { return t.d }
 // does not interrupt connections in use.
 func (t *Transport) CloseIdleConnections() {
 	t.t1.CloseIdleConnections()
-	if t.h2 != nil {
-		t.h2.closeIdle()
-	}
 	if t.h2c != nil {
 		t.h2c.CloseIdleConnections()
 	}
