@@ -493,9 +493,14 @@ func TestHTTPSLearnsTheServerIdleTimeout(t *testing.T) {
 // TestH2MaxLifetimeDrainsWithoutFailingAStream: HTTP/2 conns past their
 // lifetime take no new streams and close after the last one; a long stream
 // on an expiring conn completes, short requests keep succeeding, and herz
-// redials.
+// redials. Over TLS and h2c.
 func TestH2MaxLifetimeDrainsWithoutFailingAStream(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+	t.Run("h2", func(t *testing.T) { testH2MaxLifetimeDrains(t, false) })
+	t.Run("h2c", func(t *testing.T) { testH2MaxLifetimeDrains(t, true) })
+}
+
+func testH2MaxLifetimeDrains(t *testing.T, h2c bool) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/long" {
 			for range 6 {
 				io.WriteString(w, "chunk\n")
@@ -505,8 +510,19 @@ func TestH2MaxLifetimeDrainsWithoutFailingAStream(t *testing.T) {
 			return
 		}
 		io.WriteString(w, "ok")
-	}, true, 0)
-	p := newPair(t, srv, transport.Config{MaxLifetime: 150 * time.Millisecond})
+	})
+	var srv *httptest.Server
+	if h2c {
+		srv = httptest.NewUnstartedServer(h)
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+		t.Cleanup(srv.Close)
+	} else {
+		srv = newServer(t, h, true, 0)
+	}
+	p := newPair(t, srv, transport.Config{MaxLifetime: 150 * time.Millisecond, H2C: h2c})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var longErr error
