@@ -106,4 +106,9 @@
 // internal/telemetry's documentation). While the request breaker is on the
 // dialer has no breaker of its own, so the breaker series are the request
 // breaker's; with Config.DisableBreaker they are the dial breaker's.
+//
+// Per-peer attributes (herz.peer, server.address, server.port) name at most
+// 1,024 distinct peers per recorder; later peers report as "_other". To drop
+// them altogether, give the SDK a View that filters them out (see
+// ExampleTransport_dropPeerAttributes): the series then add up over peers.
 package transport

@@ -9,6 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/herz-go/herz/transport"
 )
 
@@ -104,4 +108,72 @@ func ExampleWithoutRetries() {
 	// retry after attempt 2 status_503
 	// 503 after 3 attempt(s)
 	// 503 after 1 attempt(s)
+}
+
+// A client calling many hosts can drop the per-peer attributes from herz's
+// metrics with an OpenTelemetry View: every series then sums over peers.
+func ExampleTransport_dropPeerAttributes() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithView(sdkmetric.NewView(
+		sdkmetric.Instrument{Name: "*"},
+		sdkmetric.Stream{AttributeFilter: attribute.NewDenyKeysFilter("herz.peer", "server.address", "server.port")},
+	)))
+	defer mp.Shutdown(context.Background())
+
+	tr := transport.Must(transport.Config{MeterProvider: mp})
+	defer tr.Close()
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		fmt.Println(err)
+		return
+	}
+	series, withPeer := 0, 0
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			for _, set := range attributeSets(m.Data) {
+				series++
+				for _, k := range []attribute.Key{"herz.peer", "server.address", "server.port"} {
+					if set.HasValue(k) {
+						withPeer++
+					}
+				}
+			}
+		}
+	}
+	fmt.Println("series recorded:", series > 0, "with a peer attribute:", withPeer)
+	// Output: series recorded: true with a peer attribute: 0
+}
+
+// attributeSets returns the attribute sets of a metric's data points.
+func attributeSets(data metricdata.Aggregation) []attribute.Set {
+	var sets []attribute.Set
+	switch d := data.(type) {
+	case metricdata.Sum[int64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	case metricdata.Sum[float64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	case metricdata.Histogram[float64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	}
+	return sets
 }
