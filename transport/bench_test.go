@@ -80,7 +80,7 @@ func benchName(p testenv.Protocol) string {
 // compare runs b.N GETs through each of herz and std by callers concurrent
 // callers, in interleaved chunks, and reports the ratios; h2 checks that
 // std negotiated HTTP/2. (HTTP/2 conns are never probed: they are lent to
-// x/net for life and checked by its PINGs, so probes/req is 0 there.)
+// HTTP/2 for life and checked by its PINGs, so probes/req is 0 there.)
 func compare(b *testing.B, srv *testenv.HTTPServer, herz *transport.Transport, std *http.Transport, callers int, h2 bool) {
 	reqs := make([]*http.Request, callers)
 	for i := range reqs {

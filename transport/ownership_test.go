@@ -388,7 +388,31 @@ func TestClientTimeoutErrorTextIsNetHTTPs(t *testing.T) {
 // every idle conn at once — not an idle timeout. Afterwards, steady traffic
 // reuses conns again (dials per request back to ~0), as with net/http.
 func TestRestartThenSteadyTrafficReusesConns(t *testing.T) {
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	// The warm-up requests wait for each other (up to 2 s), so each batch
+	// really holds as many conns as requests even on a loaded machine:
+	// otherwise every idle conn could have the same idle age, and a
+	// restart would be indistinguishable from an idle timeout.
+	var barrier struct {
+		sync.Mutex
+		want, got int
+		all       chan struct{}
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		barrier.Lock()
+		all := barrier.all
+		if barrier.got++; all != nil && barrier.got == barrier.want {
+			close(all)
+			barrier.all = nil
+		}
+		barrier.Unlock()
+		if all != nil {
+			select {
+			case <-all:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		io.WriteString(w, "ok")
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -415,6 +439,14 @@ func TestRestartThenSteadyTrafficReusesConns(t *testing.T) {
 	}
 	// Warm several idle conns at different idle ages.
 	batch := func(n int) {
+		barrier.Lock()
+		barrier.want, barrier.got, barrier.all = n, 0, make(chan struct{})
+		barrier.Unlock()
+		defer func() {
+			barrier.Lock()
+			barrier.all = nil
+			barrier.Unlock()
+		}()
 		var wg sync.WaitGroup
 		for range n {
 			wg.Add(1)
