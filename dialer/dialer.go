@@ -406,6 +406,10 @@ const (
 	massWindow = 10 * time.Millisecond
 	// ageSlack: idle ages within this (or 25 %) of each other agree.
 	ageSlack = 5 * time.Millisecond
+	// maxSiblings bounds the conns probed per reported close: a peer
+	// closing thousands of idle conns one by one must not cost a probe of
+	// every other one each time. One disagreeing sibling is enough.
+	maxSiblings = 16
 )
 
 // massClose reports whether the peer's close of c, idle for idle when its
@@ -418,12 +422,17 @@ const (
 //     of those closes is reported to the learner;
 //   - one idle clearly longer than c (by ageSlack or 25 %) and still open:
 //     the peer does not close conns at c's idle age.
+//
+// It looks at the first maxSiblings of them it finds.
 func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
-	var sibs []*Conn
+	var buf [maxSiblings]*Conn
+	sibs := buf[:0]
 	d.mu.Lock()
 	for _, s := range d.conns {
 		if s != c && s.peer == c.peer && stateBits(s.own.Load()) == bitsIdle {
-			sibs = append(sibs, s)
+			if sibs = append(sibs, s); len(sibs) == maxSiblings {
+				break
+			}
 		}
 	}
 	d.mu.Unlock()
