@@ -94,6 +94,13 @@ func newExchange(ctx context.Context, r *http.Request, cancel context.CancelCaus
 // context. It is r.WithContext(e) without an allocation of its own: the
 // copy is made into the exchange (WithContext is inlined, and its result
 // does not escape).
+//
+// It is never inlined: the copy's temporary would otherwise sit in the
+// caller's frame for the whole round trip (twice in attempt), deepening
+// every request's stack by ~0.5 KiB — enough to make a goroutine started
+// per request grow its stack, a copy net/http alone does not pay.
+//
+//go:noinline
 func (e *exchange) request(r *http.Request) *http.Request {
 	e.req = *r.WithContext(e)
 	return &e.req
