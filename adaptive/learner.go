@@ -252,7 +252,7 @@ func (l *Learner) ObserveClosed(peer string, idle, ago time.Duration) {
 		if p.burstDiscard {
 			return
 		}
-		if d := idle - p.burstFirst; max(d, -d) > max(burstSlack, time.Duration(float64(p.burstFirst)*relearnTolerance)) {
+		if !SameTimeout(p.burstFirst, idle) {
 			// Closed together at unrelated idle ages: a restart or shutdown
 			// closing every idle connection, not an idle timeout.
 			p.restore()
@@ -269,6 +269,15 @@ func (l *Learner) ObserveClosed(peer string, idle, ago time.Duration) {
 	p.survived = 0
 	p.addSample(idle, l.cfg, l.scratch)
 	l.recompute(p, now)
+}
+
+// SameTimeout reports whether idle ages ref and x are samples of the same
+// idle timeout, up to timer and scheduling noise: within burstSlack (5 ms)
+// or 25 % of ref of each other. The learner tells mass closes apart with it
+// (see [Learner.Observe]); so does the dialer, from a peer's other conns.
+func SameTimeout(ref, x time.Duration) bool {
+	d := x - ref
+	return max(d, -d) <= max(burstSlack, time.Duration(float64(ref)*relearnTolerance))
 }
 
 // Survived records that a connection to peer stayed open while idle for

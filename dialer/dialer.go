@@ -404,8 +404,6 @@ func (d *Dialer) peerClosed(c *Conn, at int64, ago int64, idle time.Duration) {
 const (
 	// massWindow: FINs arriving within this of each other were sent together.
 	massWindow = 10 * time.Millisecond
-	// ageSlack: idle ages within this (or 25 %) of each other agree.
-	ageSlack = 5 * time.Millisecond
 	// maxSiblings bounds the conns probed per reported close: a peer
 	// closing thousands of idle conns one by one must not cost a probe of
 	// every other one each time. One disagreeing sibling is enough.
@@ -420,7 +418,7 @@ const (
 //     disagrees with c's: the peer closed its idle conns together (a
 //     restart, a shutdown, a CLIENT KILL), at whatever age each had. None
 //     of those closes is reported to the learner;
-//   - one idle clearly longer than c (by ageSlack or 25 %) and still open:
+//   - one idle clearly longer than c (not adaptive.SameTimeout) and still open:
 //     the peer does not close conns at c's idle age.
 //
 // It looks at the first maxSiblings of them it finds.
@@ -442,16 +440,16 @@ func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
 		from := s.idleFrom.Load()
 		switch s.Probe().State {
 		case ProbeAlive:
-			if age := time.Duration(at - from); age > idle && !agree(age, idle) {
+			if age := time.Duration(at - from); age > idle && !adaptive.SameTimeout(idle, age) {
 				contradicted = true
 			}
 		case ProbePeerClosed:
 			sat := s.finAt(d.now())
-			if d := time.Duration(sat - at); max(d, -d) > massWindow {
+			if gap := time.Duration(sat - at); max(gap, -gap) > massWindow {
 				continue // closed at another time: its own sample
 			}
 			together = append(together, s)
-			if !agree(time.Duration(sat-from), idle) {
+			if !adaptive.SameTimeout(idle, time.Duration(sat-from)) {
 				mass = true
 			}
 		}
@@ -464,13 +462,6 @@ func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
 		}
 	}
 	return mass || contradicted
-}
-
-// agree reports whether two idle ages are the same timeout, up to timer
-// and scheduling noise.
-func agree(a, b time.Duration) bool {
-	d := a - b
-	return max(d, -d) <= max(ageSlack, min(a, b)/4)
 }
 
 func (d *Dialer) countProbe(c *Conn, s sockopt.State) {
