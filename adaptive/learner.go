@@ -271,6 +271,33 @@ func (l *Learner) ObserveClosed(peer string, idle, ago time.Duration) {
 	l.recompute(p, now)
 }
 
+// ObserveDiscarded records a close of peer, ago before now, that is not an
+// idle-timeout sample: its owner found it part of a mass close, or
+// contradicted by a conn that stayed open longer (the dialer checks a
+// peer's other conns). Like a mass close the learner finds itself, it
+// discards every sample within BurstWindow of it, those already taken
+// included: the other closes of that moment may reach the learner later,
+// when their conns' evidence is gone.
+func (l *Learner) ObserveDiscarded(peer string, ago time.Duration) {
+	if l.cfg.BurstWindow <= 0 {
+		return
+	}
+	now := l.now()
+	at := now - int64(max(ago, 0))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.touch(peer, now)
+	if d := at - p.burstAt; p.inBurst && max(d, -d) < int64(l.cfg.BurstWindow) {
+		if !p.burstDiscard {
+			p.restore()
+			p.burstDiscard = true
+		}
+		return
+	}
+	p.inBurst, p.burstAt, p.burstFirst, p.burstDiscard = true, at, 0, true
+	p.save()
+}
+
 // SameTimeout reports whether idle ages ref and x are samples of the same
 // idle timeout, up to timer and scheduling noise: within burstSlack (5 ms)
 // or 25 % of ref of each other. The learner tells mass closes apart with it

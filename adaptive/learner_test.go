@@ -482,6 +482,26 @@ func TestLearnerDiscardsMassCloses(t *testing.T) {
 	})
 }
 
+// TestLearnerObserveDiscardedDropsItsBurst: a close its owner found to be
+// part of a mass close drops the samples of the same moment, those taken
+// before it and those after it, and none outside the burst window.
+func TestLearnerObserveDiscardedDropsItsBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1, BurstWindow: 25 * ms})
+		l.Observe("p", 70*ms) // taken, then undone by the discarded close
+		l.ObserveDiscarded("p", 0)
+		l.ObserveClosed("p", 70*ms, 0) // read later, closed at the same moment
+		if est, ok := l.Estimate("p"); ok {
+			t.Fatalf("estimate %v learned from a discarded burst", est)
+		}
+		time.Sleep(time.Second) // a later idle timeout still counts
+		l.Observe("p", 300*ms)
+		if got := estimate(t, l, "p"); got != 300*ms {
+			t.Fatalf("estimate %v, want 300ms from the next close", got)
+		}
+	})
+}
+
 // TestLearnerSurvivedDropsAWrongEstimate: a conn alive well past the learned
 // timeout proves the estimate wrong; the peer is re-learned. A conn alive
 // within the tolerance changes nothing.

@@ -391,6 +391,9 @@ func (d *Dialer) survived(c *Conn, idle time.Duration) bool {
 func (d *Dialer) peerClosed(c *Conn, at int64, ago int64, idle time.Duration) {
 	d.stats.peerCloses.Add(1)
 	if d.massClose(c, at, idle) {
+		// The closes of the same moment whose evidence is gone by the time
+		// they are reported (their conns already closed) are dropped too.
+		d.learner.ObserveDiscarded(c.peer, time.Duration(ago))
 		return
 	}
 	// The learner tells hang-ups and the mass closes no sibling showed

@@ -94,3 +94,32 @@ func TestIdleTimeoutIsLearnedFromFINTimeWhenReadLate(t *testing.T) {
 		t.Fatalf("learned %v, want about %v (the FIN's time, not the late read's)", est, serverIdle)
 	}
 }
+
+// TestRestartClosingYoungConnsFirstIsNotLearned: a restart closes the
+// young idle conns (20 ms) a moment before the old ones (70 ms), and the
+// young closes are read while the old conns are still open. Those are
+// contradicted (an older conn still open) and dropped; the old closes that
+// follow within the learner's burst window find no sibling left, and are
+// dropped too, rather than learned as a 70 ms timeout.
+func TestRestartClosingYoungConnsFirstIsNotLearned(t *testing.T) {
+	srv := newServer(t)
+	d := newDialer(t, dialer.Config{DisableEvictor: true})
+	old, oldEnds := lentIdle(t, d, srv, 3)
+	time.Sleep(50 * time.Millisecond)
+	young, youngEnds := lentIdle(t, d, srv, 2)
+	time.Sleep(20 * time.Millisecond)
+	for _, e := range youngEnds {
+		e.Close()
+	}
+	readLate(young, 0)
+	for _, c := range young {
+		c.Close() // as net/http closes a conn once it read its EOF
+	}
+	for _, e := range oldEnds {
+		e.Close()
+	}
+	readLate(old, 0)
+	if est, ok := d.Learner().Estimate(srv.addr()); ok {
+		t.Fatalf("a restart was learned as an idle timeout of %v", est)
+	}
+}
