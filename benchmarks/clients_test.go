@@ -1,8 +1,11 @@
 package benchmarks_test
 
 import (
+	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
+	"sync"
 
 	retryablehttp "github.com/hashicorp/go-retryablehttp"
 
@@ -31,29 +34,52 @@ var httpClients = []clientKind{
 	{"herz", newHerzClient}, // herz_client_test.go
 }
 
-// stdTransport is an isolated http.DefaultTransport: same settings, its own
-// pool. tlsCfg (may be nil) trusts the test server's certificate.
-func stdTransport(tlsCfg *tls.Config) *http.Transport {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// stdTransport is an isolated http.DefaultTransport: same settings
+// (DefaultTransport's dialer), its own pool. tlsCfg (may be nil) trusts the
+// test server's certificate. release closes its idle conns and every conn
+// it dialed (it holds them all until then): an HTTP/2 conn whose stream was canceled into a blackhole is
+// never idle, and its read loop would outlive the test (goleak).
+func stdTransport(tlsCfg *tls.Config) (tr *http.Transport, release func()) {
+	tr = http.DefaultTransport.(*http.Transport).Clone()
 	if tlsCfg != nil {
 		tr.TLSClientConfig = tlsCfg
 	}
-	return tr
+	var mu sync.Mutex
+	var conns []net.Conn
+	dial := tr.DialContext // DefaultTransport's dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}
+	return tr, func() {
+		tr.CloseIdleConnections()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+		conns = nil
+	}
 }
 
 // newStdlibClient is what most services run today: http.DefaultTransport.
 func newStdlibClient(tlsCfg *tls.Config) (*http.Client, func()) {
-	tr := stdTransport(tlsCfg)
-	return &http.Client{Transport: tr}, tr.CloseIdleConnections
+	tr, release := stdTransport(tlsCfg)
+	return &http.Client{Transport: tr}, release
 }
 
 // newRetryableClient is go-retryablehttp's default client (4 retries, 1s..30s
 // backoff, retries on connection errors and 5xx/429 for every method), with
 // logging off and DefaultTransport's settings.
 func newRetryableClient(tlsCfg *tls.Config) (*http.Client, func()) {
-	tr := stdTransport(tlsCfg)
+	tr, release := stdTransport(tlsCfg)
 	rc := retryablehttp.NewClient()
 	rc.Logger = nil
 	rc.HTTPClient.Transport = tr
-	return rc.StandardClient(), tr.CloseIdleConnections
+	return rc.StandardClient(), release
 }
