@@ -142,16 +142,25 @@ type Learner struct {
 	mu      sync.RWMutex
 	peers   *simplelru.LRU[string, *peer]
 	scratch []time.Duration // sort buffer for quantiles, len cfg.Samples
+
+	// index mirrors peers (key → *peer) for the readers, IdleDeadline and
+	// Estimate, which run on every connection reuse: a sync.Map load takes
+	// no lock and writes no shared memory, where a read lock's counter
+	// would move between cores on every call. Written under mu.
+	index sync.Map
 }
 
-// peer is the learning state of one peer. All fields but ref are guarded by
-// Learner.mu.
+// peer is the learning state of one peer. All fields but the atomics are
+// guarded by Learner.mu.
 type peer struct {
 	key string
-	// ref is set by readers (IdleDeadline, Estimate) under the read lock:
-	// when the LRU is full, a recently read peer gets a second chance
-	// (CLOCK), so readers never need the write lock.
+	// ref is set by readers (IdleDeadline, Estimate): when the LRU is
+	// full, a recently read peer gets a second chance (CLOCK), so readers
+	// never need the write lock.
 	ref atomic.Bool
+	// The estimate, deadline and expires below as the readers see them,
+	// published under Learner.mu after every change (see publish).
+	pubEstimate, pubDeadline, pubExpires atomic.Int64
 
 	samples []time.Duration // ring of recent samples, allocated on the first one
 	pos     int             // next ring slot to write
@@ -201,16 +210,28 @@ func NewLearner(cfg LearnerConfig) (*Learner, error) {
 	if err != nil {
 		return nil, err
 	}
-	peers, err := simplelru.NewLRU[string, *peer](c.MaxPeers, nil)
+	l := &Learner{
+		cfg:     c,
+		epoch:   time.Now(),
+		scratch: make([]time.Duration, c.Samples),
+	}
+	// A peer leaving the LRU (forgotten, or evicted by a new one) leaves
+	// the readers' index with it; the callback runs under l.mu.
+	l.peers, err = simplelru.NewLRU(c.MaxPeers, func(key string, _ *peer) { l.index.Delete(key) })
 	if err != nil {
 		return nil, fmt.Errorf("herz/adaptive: LearnerConfig.MaxPeers: %w", err)
 	}
-	return &Learner{
-		cfg:     c,
-		epoch:   time.Now(),
-		peers:   peers,
-		scratch: make([]time.Duration, c.Samples),
-	}, nil
+	return l, nil
+}
+
+// publish makes p's current estimate visible to the readers. l.mu is held.
+// The three values are stored one by one: a reader racing with a change may
+// see the new value with the old expiry or the reverse, which only makes it
+// answer as if it had read just before or just after the change.
+func (p *peer) publish() {
+	p.pubEstimate.Store(int64(p.estimate))
+	p.pubDeadline.Store(int64(p.deadline))
+	p.pubExpires.Store(p.expires)
 }
 
 // Config returns the configuration in use, with defaults filled in.
@@ -248,6 +269,7 @@ func (l *Learner) ObserveClosed(peer string, idle, ago time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.touch(peer, now)
+	defer p.publish()
 	if d := at - p.burstAt; l.cfg.BurstWindow > 0 && p.inBurst && max(d, -d) < int64(l.cfg.BurstWindow) {
 		if p.burstDiscard {
 			return
@@ -287,6 +309,7 @@ func (l *Learner) ObserveDiscarded(peer string, ago time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.touch(peer, now)
+	defer p.publish()
 	if d := at - p.burstAt; p.inBurst && max(d, -d) < int64(l.cfg.BurstWindow) {
 		if !p.burstDiscard {
 			p.restore()
@@ -323,6 +346,7 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.estimate)*(1+relearnTolerance) {
 		return
 	}
+	defer p.publish()
 	if p.survived++; p.survived < minRelearnRun {
 		return // one could be a peer slow to close; two in a row are not
 	}
@@ -349,6 +373,7 @@ func (l *Learner) ObserveHint(peer string, timeout time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.touch(peer, now)
+	defer p.publish()
 	if p.hint != 0 && p.hint != timeout {
 		p.clearSamples()
 	}
@@ -360,12 +385,7 @@ func (l *Learner) ObserveHint(peer string, timeout time.Duration) {
 // none yet (fewer than MinSamples samples and no hint) or it is older than
 // MaxAge.
 func (l *Learner) Estimate(peer string) (time.Duration, bool) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if p := l.lookup(peer); p != nil {
-		return p.estimate, true
-	}
-	return 0, false
+	return l.read(peer, estimateOf)
 }
 
 // IdleDeadline returns how long a connection to peer may stay idle before it
@@ -373,32 +393,32 @@ func (l *Learner) Estimate(peer string) (time.Duration, bool) {
 // when nothing is known about the peer; the caller then uses its default
 // (adaptive's Profile.IdleTimeout).
 //
-// It is called on every connection reuse: a read lock, a map lookup and a
-// clock read, no allocation.
+// It is called on every connection reuse: a lock-free map lookup and a
+// clock read, no lock, no allocation and no write to shared memory (once
+// the peer is marked recently read).
 func (l *Learner) IdleDeadline(peer string) (time.Duration, bool) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if p := l.lookup(peer); p != nil {
-		return p.deadline, true
-	}
-	return 0, false
+	return l.read(peer, deadlineOf)
 }
 
-// lookup returns peer's state when it has a current estimate, without
-// reordering the LRU (readers share the lock). l.mu must be held, for
-// reading at least.
-func (l *Learner) lookup(key string) *peer {
-	p, _ := l.peers.Peek(key)
-	if p == nil {
-		return nil
+func estimateOf(p *peer) int64 { return p.pubEstimate.Load() }
+func deadlineOf(p *peer) int64 { return p.pubDeadline.Load() }
+
+// read returns the published value field(p) of key when it is set and not
+// older than MaxAge, from the readers' index: no lock, and the LRU is not
+// reordered (the ref bit gives the peer its second chance instead).
+func (l *Learner) read(key string, field func(*peer) int64) (time.Duration, bool) {
+	v, ok := l.index.Load(key)
+	if !ok {
+		return 0, false
 	}
+	p := v.(*peer)
 	if !p.ref.Load() {
 		p.ref.Store(true)
 	}
-	if p.estimate == 0 || l.now() >= p.expires {
-		return nil
+	if x := field(p); x > 0 && l.now() < p.pubExpires.Load() {
+		return time.Duration(x), true
 	}
-	return p
+	return 0, false
 }
 
 // now returns the monotonic time since l.epoch in nanoseconds: one clock
@@ -437,6 +457,7 @@ func (l *Learner) touch(key string, now int64) *peer {
 		}
 		p = &peer{key: key}
 		l.peers.Add(key, p)
+		l.index.Store(key, p)
 		return p
 	}
 	if now >= p.expires {

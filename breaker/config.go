@@ -9,8 +9,8 @@ import (
 // Config configures a [Registry]. The zero value is a good production
 // default; every field's zero value means its default.
 type Config struct {
-	// MaxKeys bounds the number of breakers kept; past it, the least
-	// recently allowed key is evicted and forgotten (see the package doc).
+	// MaxKeys bounds the number of breakers kept; past it, a key not
+	// allowed for longest is evicted and forgotten (see the package doc).
 	// Default (zero): 4096. Must not be negative.
 	MaxKeys int
 

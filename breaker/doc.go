@@ -88,7 +88,10 @@
 // # Bound
 //
 // The Registry keeps at most [Config.MaxKeys] breakers. Allow for a new key
-// beyond that evicts the least recently allowed key. An evicted breaker, open
+// beyond that evicts a key not allowed for longest: the least recently
+// allowed one in CLOCK's (second chance) approximation, which lets Allow
+// find a known key with no lock and no write to shared memory. An evicted
+// breaker, open
 // or not, is forgotten: the next Allow for its key starts a new, closed
 // breaker with no trip history, and done functions handed out by the evicted
 // breaker become no-ops. Eviction does not call OnStateChange.

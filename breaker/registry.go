@@ -49,7 +49,8 @@ const (
 func modeState(mode uint64) State { return State(mode & stateMask) }
 
 // Registry holds one circuit breaker per key, created on first use and
-// bounded by Config.MaxKeys (least recently allowed evicted first).
+// bounded by Config.MaxKeys (a key not allowed for longest is evicted first,
+// in CLOCK's approximation of least recently allowed).
 // A Registry is safe for concurrent use.
 type Registry struct {
 	cfg    Config    // frozen copy, defaults filled in
@@ -59,11 +60,20 @@ type Registry struct {
 	// tickets hands out the once-only flags of done functions.
 	tickets atomic.Pointer[ticketSlab]
 
-	// mu guards keys, a golang-lru list ordered by last Allow, which evicts
-	// the least recently allowed entry past Config.MaxKeys. It is never held
-	// while an entry's mu is taken.
-	mu   sync.Mutex
-	keys *simplelru.LRU[string, *entry]
+	// mu guards keys, a golang-lru list bounded by Config.MaxKeys, and
+	// changes to index. It is never held while an entry's mu is taken.
+	//
+	// Allow finds a key's entry in index, a sync.Map of the same entries:
+	// no lock and no write to shared memory, where a mutex and an LRU
+	// move-to-front on every call would move their cache lines between
+	// cores on every request of a busy client. The eviction order is
+	// CLOCK (second chance) on top of the list's insertion order: Allow
+	// sets an entry's ref bit, and a full Registry moves the oldest entries
+	// that have it to the front (clearing it) before it evicts the oldest
+	// one that has not been allowed since.
+	mu    sync.Mutex
+	keys  *simplelru.LRU[string, *entry]
+	index sync.Map // key → *entry: the entries of keys
 }
 
 // entry is one key's breaker. gobreaker holds its state machine: the state,
@@ -85,6 +95,9 @@ type entry struct {
 	holdUntil atomic.Int64
 	// evicted is set under Registry.mu when the entry leaves the registry.
 	evicted atomic.Bool
+	// ref is set by Allow: the entry was used since the eviction clock last
+	// passed it (see Registry.keys).
+	ref atomic.Bool
 
 	// mu guards the fields below and every call into gb, so that gb's
 	// OnStateChange hook (which gobreaker calls under its own mutex) runs
@@ -110,23 +123,27 @@ func New(cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	// MaxKeys ≥ 1 once defaulted and validated: NewLRU cannot fail.
-	keys, err := simplelru.NewLRU(cfg.MaxKeys, evict)
-	if err != nil {
-		return nil, fmt.Errorf("herz/breaker: Config.MaxKeys: %w", err)
-	}
-	return &Registry{
+	r := &Registry{
 		cfg:    cfg,
 		epoch:  time.Now(),
 		period: int64((cfg.Window + windowBuckets - 1) / windowBuckets), // ≥ 1: Window ≥ 1 once defaulted
-		keys:   keys,
-	}, nil
+	}
+	// MaxKeys ≥ 1 once defaulted and validated: NewLRU cannot fail.
+	keys, err := simplelru.NewLRU(cfg.MaxKeys, r.evict)
+	if err != nil {
+		return nil, fmt.Errorf("herz/breaker: Config.MaxKeys: %w", err)
+	}
+	r.keys = keys
+	return r, nil
 }
 
 // evict is the LRU's eviction callback, run under Registry.mu when an entry
 // leaves the Registry: done functions and late results of the entry count for
 // nothing from then on, and Allow asks again for a fresh entry.
-func evict(_ string, e *entry) { e.evicted.Store(true) }
+func (r *Registry) evict(key string, e *entry) {
+	e.evicted.Store(true)
+	r.index.Delete(key)
+}
 
 // now is the Registry's monotonic clock, in nanoseconds since New.
 func (r *Registry) now() int64 { return int64(time.Since(r.epoch)) }
@@ -396,17 +413,37 @@ func fromGB(s gobreaker.State) State {
 	}
 }
 
-// lookup returns key's entry, creating it (and evicting the least recently
-// allowed entry if the Registry is full) if needed, and marks it most
-// recently allowed.
+// lookup returns key's entry, marked as allowed since the eviction clock
+// last passed it, creating it if needed (evicting, if the Registry is full,
+// the oldest entry not allowed since; see Registry.keys).
 func (r *Registry) lookup(key string) *entry {
-	r.mu.Lock()
-	e, ok := r.keys.Get(key)
-	if !ok {
-		e = r.newEntry(key)
-		r.keys.Add(key, e) // the victim, if any, is never e: Add puts e in front and MaxKeys ≥ 1
+	if v, ok := r.index.Load(key); ok {
+		e := v.(*entry)
+		if !e.ref.Load() {
+			e.ref.Store(true) // a store only when it changes: no write per call
+		}
+		return e
 	}
-	r.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.keys.Peek(key); ok {
+		e.ref.Store(true)
+		return e // created by another goroutine meanwhile
+	}
+	// Full: entries allowed since they were last moved get a second
+	// chance before Add evicts the oldest. Each pass clears a ref bit, so
+	// the loop ends within Len steps.
+	for n := r.keys.Len(); r.keys.Len() >= r.cfg.MaxKeys && n > 0; n-- {
+		k, old, _ := r.keys.GetOldest()
+		if !old.ref.Load() {
+			break
+		}
+		old.ref.Store(false)
+		r.keys.Get(k) // to the front
+	}
+	e := r.newEntry(key)
+	r.keys.Add(key, e) // the victim, if any, is never e: Add puts e in front and MaxKeys ≥ 1
+	r.index.Store(key, e)
 	return e
 }
 
