@@ -61,7 +61,8 @@ type Conn struct {
 	probeMu sync.Mutex
 	prober  *sockopt.Prober
 
-	idx int // position in Dialer.conns; guarded by Dialer.mu
+	idx  int // position in Dialer.conns; guarded by Dialer.mu
+	pidx int // position in Dialer.byPeer[peer]; guarded by Dialer.mu
 }
 
 // Read reads from the connection. A read that ends in EOF or a reset while

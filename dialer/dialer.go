@@ -29,9 +29,10 @@ type Dialer struct {
 	unreg    func() error
 	health   peerTable
 
-	// mu guards conns, closed and the evictor's scheduling state.
+	// mu guards conns, byPeer, closed and the evictor's scheduling state.
 	mu        sync.Mutex
 	conns     []*Conn
+	byPeer    map[string][]*Conn // the same conns by peer, for their siblings (massClose)
 	closed    bool
 	ev        evictor
 	explorers map[string]explorer // per peer, the idle conn kept past the learned deadline to re-test it
@@ -47,7 +48,7 @@ func New(cfg Config) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dialer{cfg: cfg, epoch: time.Now(), explorers: make(map[string]explorer)}
+	d := &Dialer{cfg: cfg, epoch: time.Now(), explorers: make(map[string]explorer), byPeer: make(map[string][]*Conn)}
 	d.policy = retry.Policy{Initial: cfg.DialBackoff, Max: cfg.DialBackoffMax, Multiplier: 2, Jitter: 0.5}.WithDefaults()
 	if d.profile = cfg.Profile; d.profile == nil {
 		// A kernel that cannot be read is not fatal: the Source falls back to
@@ -276,6 +277,8 @@ func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn
 	d.mu.Lock()
 	c.idx = len(d.conns)
 	d.conns = append(d.conns, c)
+	c.pidx = len(d.byPeer[addr])
+	d.byPeer[addr] = append(d.byPeer[addr], c)
 	d.mu.Unlock()
 	return c
 }
@@ -317,6 +320,7 @@ func (d *Dialer) untrackLocked(c *Conn) {
 		d.conns[last] = nil
 		d.conns = d.conns[:last]
 		c.idx = -1
+		d.untrackPeerLocked(c)
 	}
 	if ex, ok := d.explorers[c.peer]; ok && ex.conn == c {
 		if len(d.explorers) > maxExplored {
@@ -327,6 +331,26 @@ func (d *Dialer) untrackLocked(c *Conn) {
 		}
 	}
 	d.mu.Unlock()
+}
+
+// untrackPeerLocked removes c from its peer's list (d.mu held); a peer
+// with no conn left leaves the map, which stays bounded by the open conns.
+func (d *Dialer) untrackPeerLocked(c *Conn) {
+	list := d.byPeer[c.peer]
+	i := c.pidx
+	if i < 0 || i >= len(list) || list[i] != c {
+		return
+	}
+	last := len(list) - 1
+	list[i] = list[last]
+	list[i].pidx = i
+	list[last] = nil
+	c.pidx = -1
+	if last == 0 {
+		delete(d.byPeer, c.peer)
+		return
+	}
+	d.byPeer[c.peer] = list[:last]
 }
 
 // now reads the Dialer's monotonic clock in nanoseconds.
@@ -429,8 +453,8 @@ func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
 	var buf [maxSiblings]*Conn
 	sibs := buf[:0]
 	d.mu.Lock()
-	for _, s := range d.conns {
-		if s != c && s.peer == c.peer && stateBits(s.own.Load()) == bitsIdle {
+	for _, s := range d.byPeer[c.peer] {
+		if s != c && stateBits(s.own.Load()) == bitsIdle {
 			if sibs = append(sibs, s); len(sibs) == maxSiblings {
 				break
 			}

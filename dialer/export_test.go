@@ -21,3 +21,23 @@ func (d *Dialer) SweepOnce() int {
 
 // SetExploreEvery makes the Dialer re-test learned idle deadlines every d.
 func (d *Dialer) SetExploreEvery(every time.Duration) { d.exploreMin = every }
+
+// PeerIndexOK reports whether the per-peer index holds exactly the tracked
+// connections, each at its recorded position.
+func (d *Dialer) PeerIndexOK() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for peer, list := range d.byPeer {
+		if len(list) == 0 {
+			return false // an empty peer must leave the map
+		}
+		for i, c := range list {
+			if c.peer != peer || c.pidx != i || c.idx < 0 || c.idx >= len(d.conns) || d.conns[c.idx] != c {
+				return false
+			}
+		}
+		n += len(list)
+	}
+	return n == len(d.conns)
+}
