@@ -63,7 +63,14 @@
 //   - An idle pool per host that keeps the connections its recent peak of
 //     concurrent requests used (Config.MaxIdleConnsPerHost defaults to
 //     MaxIdleConns, 100, not net/http's 2), so steady concurrency does not
-//     churn connections and TIME_WAIT sockets.
+//     churn connections and TIME_WAIT sockets. Plain HTTP/1.1 requests use
+//     herz's own pool of http.ClientConns (most recently used conn first;
+//     IdleConnTimeout, MaxIdleConns and MaxIdleConnsPerHost as net/http
+//     applies them; a request found a stale conn is re-sent on another as
+//     net/http's pool does), which knows each conn's owner without per-request
+//     bookkeeping and is faster than net/http's pool; HTTPS, proxies, h2c,
+//     MaxConnsPerHost, AttemptTimeout and requests carrying their caller's
+//     own httptrace hooks use net/http's pool.
 //   - Per-request control through the context ([WithoutRetries],
 //     [WithoutBreaker]), a hook on each retry (Config.OnRetry) and a
 //     status-retry policy (RetryConfig.RetryStatus) that can never make an

@@ -12,9 +12,12 @@ import (
 	"github.com/herz-go/herz/dialer"
 )
 
-// Connection ownership (see package dialer): net/http's pool decides when a
-// connection is handed out and when it goes back, and herz follows it
-// explicitly rather than guessing from read and write times:
+// Connection ownership (see package dialer) for the requests that go
+// through net/http's pool (HTTPS, proxies, h2c, callers' own traces,
+// MaxConnsPerHost, AttemptTimeout; plain HTTP/1.1 requests use herz's own
+// pool, pool1.go, which knows its conns without this): net/http's pool
+// decides when a connection is handed out and when it goes back, and herz
+// follows it explicitly rather than guessing from read and write times:
 //
 //   - a conn dialed for a request is lent from the start (dialContext);
 //   - httptrace's GotConn tells which conn a request got: it is lent, and if
@@ -30,10 +33,10 @@ import (
 //     a conn takes one more request, marked Close, after which HTTP/2 sends
 //     no new stream on it and closes it when its last stream ends: a drain.
 //
-// httptrace was preferred over http.Transport.NewClientConn (Go 1.26),
-// which would make herz re-implement net/http's pool (per-host idle lists,
-// waiting, dial racing, proxies); the cost is the allocations of an
-// exchange, measured in BenchmarkKeepAliveGET.
+// Following net/http's pool costs an exchange per request (an allocation,
+// the httptrace hooks in net/http, a wrapped body): about 4 % of plain
+// HTTP/1.1 throughput on loopback, which is why those requests have a pool
+// of herz's own (BenchmarkConcurrentGET, BenchmarkKeepAliveGET).
 
 // traceKey is the context key under which net/http/httptrace stores a
 // *httptrace.ClientTrace. The key type is unexported; it is learned once by

@@ -44,6 +44,7 @@ const maxDrain = 64 << 10
 type Transport struct {
 	s         settings // frozen copy of the Config with defaults
 	t1        *http.Transport
+	p1        *pool1          // plain HTTP/1.1 requests (see pool1.go)
 	h2c       *http.Transport // nil unless Config.H2C
 	d         *dialer.Dialer
 	breakers  *breaker.Registry // nil when disabled
@@ -116,6 +117,7 @@ func New(cfg Config) (*Transport, error) {
 		}
 		return nil, fmt.Errorf("herz/transport: Config.Dialer: %w", err)
 	}
+	t.p1 = newPool1(t)
 	if err = t.buildTransports(); err != nil {
 		t.d.Close()
 		return nil, err
@@ -229,6 +231,9 @@ func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.
 	}
 	if dc, ok := c.(*dialer.Conn); ok {
 		dc.Lend()
+		if slot, ok := ctx.Value(dialSlotKey{}).(*dialSlot); ok {
+			slot.c = dc // a conn for herz's own HTTP/1.1 pool
+		}
 	}
 	return c, nil
 }
@@ -260,6 +265,7 @@ func (t *Transport) Dialer() *dialer.Dialer { return t.d }
 // CloseIdleConnections closes the idle connections of every protocol. It
 // does not interrupt connections in use.
 func (t *Transport) CloseIdleConnections() {
+	t.p1.closeIdle(false)
 	t.t1.CloseIdleConnections()
 	if t.h2c != nil {
 		t.h2c.CloseIdleConnections()
@@ -274,6 +280,7 @@ func (t *Transport) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
+		t.p1.closeIdle(true) // and conns returned later are closed
 		t.CloseIdleConnections()
 		err = t.d.Close()
 		for _, unreg := range []func() error{t.unreg, t.unregOpen} {
@@ -448,6 +455,14 @@ func (t *Transport) attempt(r *http.Request, start time.Time, d time.Duration, w
 	var rt http.RoundTripper = t.t1
 	if t.h2c != nil && r.URL.Scheme == "http" {
 		rt = t.h2c
+	}
+	if d <= 0 && t.p1.eligible(r) {
+		resp, err := t.p1.roundTrip(r, start, window, retry)
+		if err != nil {
+			return nil, err
+		}
+		resp.Request = r
+		return resp, nil
 	}
 	if d <= 0 {
 		e := newExchange(r.Context(), r, nil, &t.waits, start, window, retry)

@@ -1,0 +1,189 @@
+package transport_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/herz-go/herz/internal/testenv"
+	"github.com/herz-go/herz/transport"
+)
+
+// Tests of herz's own HTTP/1.1 pool (plain http:// requests), each against
+// net/http's pool in the same test with the same server.
+
+// countingDial wraps std's dialing so that the test sees when its conns close.
+type countingDial struct{ open atomic.Int64 }
+
+type countedConn struct {
+	net.Conn
+	once sync.Once
+	d    *countingDial
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.d.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+func (d *countingDial) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.open.Add(1)
+	return &countedConn{Conn: c, d: d}, nil
+}
+
+// waitFor polls cond every 10 ms for up to limit and reports whether it held.
+func waitFor(limit time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+func getOnce(t *testing.T, rt http.RoundTripper, url string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+// TestPoolClosesConnsIdleForIdleConnTimeout: an idle conn is closed once it
+// has been idle for IdleConnTimeout, as net/http's pool does, with no
+// request coming to find it.
+func TestPoolClosesConnsIdleForIdleConnTimeout(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+	herz := newHerz(t, srv, testenv.HTTP1, transport.Config{IdleConnTimeout: idle})
+	var cd countingDial
+	std := stdlibFor(t, srv, testenv.HTTP1)
+	std.IdleConnTimeout = idle
+	std.DialContext = cd.dial
+
+	getOnce(t, herz, srv.URL())
+	getOnce(t, std, srv.URL())
+	if open := herz.Stats().Open; open != 1 {
+		t.Fatalf("herz has %d open conns after one request; want 1", open)
+	}
+	stdClosed := waitFor(2*time.Second, func() bool { return cd.open.Load() == 0 })
+	herzClosed := waitFor(2*time.Second, func() bool { return herz.Stats().Open == 0 })
+	if !stdClosed {
+		t.Fatal("net/http did not close its idle conn within 2 s: the test's premise is wrong")
+	}
+	if !herzClosed {
+		t.Fatalf("herz still has %d conns open 2 s after IdleConnTimeout %v; net/http closed its one", herz.Stats().Open, idle)
+	}
+}
+
+// TestPoolKeepsAtMostMaxIdleConnsPerHost: after a burst of concurrent
+// requests, the pool keeps MaxIdleConnsPerHost conns and closes the rest, so
+// a second burst dials as many new conns as net/http's would, not more.
+func TestPoolKeepsAtMostMaxIdleConnsPerHost(t *testing.T) {
+	const burst, keep = 6, 2
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Delay: 50 * time.Millisecond})
+	herz := newHerz(t, srv, testenv.HTTP1, transport.Config{MaxIdleConnsPerHost: keep})
+	std := stdlibFor(t, srv, testenv.HTTP1)
+	std.MaxIdleConnsPerHost = keep
+	newConns := func(rt http.RoundTripper) int {
+		before := srv.Conns()
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Go(func() { getOnce(t, rt, srv.URL()) })
+		}
+		wg.Wait()
+		return srv.Conns() - before
+	}
+	for _, c := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"stdlib", std}, {"herz", herz}} {
+		first := newConns(c.rt)
+		second := newConns(c.rt)
+		t.Logf("%s: %d new conns in the first burst, %d in the second", c.name, first, second)
+		if c.name == "herz" {
+			if idle := herz.Stats().Idle; idle > keep {
+				t.Fatalf("herz keeps %d idle conns; MaxIdleConnsPerHost is %d", idle, keep)
+			}
+			if second > burst-keep {
+				t.Fatalf("herz dialed %d new conns in the second burst of %d; with %d kept idle, at most %d", second, burst, keep, burst-keep)
+			}
+		}
+	}
+}
+
+// TestPoolLeavesCallerTracesToNetHTTP: a request carrying the caller's own
+// httptrace hooks gets GetConn, GotConn and PutIdleConn as net/http reports
+// them (it goes through net/http's pool, which reports them).
+func TestPoolLeavesCallerTracesToNetHTTP(t *testing.T) {
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+	herz := newHerz(t, srv, testenv.HTTP1, transport.Config{})
+	std := stdlibFor(t, srv, testenv.HTTP1)
+	for _, c := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"stdlib", std}, {"herz", herz}} {
+		var got, put atomic.Int32
+		trace := &httptrace.ClientTrace{
+			GotConn:     func(httptrace.GotConnInfo) { got.Add(1) },
+			PutIdleConn: func(error) { put.Add(1) },
+		}
+		for range 2 {
+			req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, srv.URL(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if !waitFor(time.Second, func() bool { return put.Load() == 2 }) || got.Load() != 2 {
+			t.Fatalf("%s: GotConn %d, PutIdleConn %d times for 2 requests; want 2 and 2", c.name, got.Load(), put.Load())
+		}
+	}
+}
+
+// TestPoolCloseClosesConnsReturnedLater: a conn whose response is still
+// being read when the Transport is closed is closed when it comes back,
+// not kept idle (net/http's CloseIdleConnections would leave it idle).
+func TestPoolCloseClosesConnsReturnedLater(t *testing.T) {
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+	herz, err := transport.New(transport.Config{Proxy: transport.NoProxy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer herz.Close()
+	req, err := http.NewRequest(http.MethodGet, srv.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := herz.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	herz.Close()
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if !waitFor(2*time.Second, func() bool { return herz.Stats().Open == 0 }) {
+		t.Fatalf("%d conns open 2 s after the closed Transport's last response was read", herz.Stats().Open)
+	}
+}
