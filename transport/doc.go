@@ -66,7 +66,7 @@
 //     churn connections and TIME_WAIT sockets. Plain HTTP/1.1 requests use
 //     herz's own pool of http.ClientConns (most recently used conn first;
 //     IdleConnTimeout, MaxIdleConns and MaxIdleConnsPerHost as net/http
-//     applies them; a request found a stale conn is re-sent on another as
+//     applies them; a request that found a stale conn is re-sent on another as
 //     net/http's pool does), which knows each conn's owner without per-request
 //     bookkeeping and is faster than net/http's pool; HTTPS, proxies, h2c,
 //     MaxConnsPerHost, AttemptTimeout and requests carrying their caller's
