@@ -100,6 +100,9 @@ func (p *pool1) roundTrip(r *http.Request, start, window time.Time, retry bool) 
 			return nil, err
 		}
 		resp, err := c.roundTrip(req, reused)
+		if err == errClaimed && tries < maxStaleRetries {
+			continue // herz closed it as stale before it could be lent: nothing was sent
+		}
 		if err == nil {
 			return resp, nil
 		}
@@ -211,6 +214,10 @@ func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, r
 	return c, false, nil
 }
 
+// errClaimed: herz's evictor closed an idle conn as stale between the pool
+// handing it out and the request taking it; nothing was sent on it.
+var errClaimed = &dialer.StaleError{Reason: dialer.ReasonEvicted}
+
 // roundTrip sends r on c, lent to it for the exchange.
 func (c *conn1) roundTrip(r *http.Request, reused bool) (*http.Response, error) {
 	var lease dialer.Lease
@@ -221,9 +228,8 @@ func (c *conn1) roundTrip(r *http.Request, reused bool) (*http.Response, error) 
 		lease, ok = c.dc.Lend()
 	}
 	if !ok {
-		// herz closed it while it was idle (stale): nothing was written.
 		c.close()
-		return nil, &dialer.StaleError{Reason: dialer.ReasonEvicted, Peer: c.addr}
+		return nil, errClaimed
 	}
 	c.lease.Store(uint64(lease))
 	c.busy.Store(true)
