@@ -198,7 +198,7 @@ func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, r
 		defer cancel()
 	}
 	slot := &dialSlot{}
-	cc, err := p.t.t1.NewClientConn(context.WithValue(ctx, dialSlotKey{}, slot), "http", addr)
+	cc, err := p.t.direct.NewClientConn(context.WithValue(ctx, dialSlotKey{}, slot), "http", addr)
 	p.t.waits.add(time.Since(start))
 	if err != nil {
 		return nil, false, err
@@ -242,6 +242,14 @@ func (c *conn1) roundTrip(r *http.Request, reused bool) (*http.Response, error) 
 		// resp.Body is the conn now: the caller's for good.
 		c.gone.Store(true)
 		c.dc.GiveAway()
+		return resp, nil
+	}
+	if cc := c.cc; cc.Available() > 0 {
+		// A response without a body: net/http made the conn available
+		// again before RoundTrip returned, and the state hook, which only
+		// reports a change it saw across calls, saw none (available before
+		// the exchange and after it).
+		c.changed(cc)
 	}
 	return resp, nil
 }

@@ -187,3 +187,39 @@ func TestPoolCloseClosesConnsReturnedLater(t *testing.T) {
 		t.Fatalf("%d conns open 2 s after the closed Transport's last response was read", herz.Stats().Open)
 	}
 }
+
+// TestPoolReusesConnsAfterResponsesWithoutBody: a response with no body
+// (HEAD, 204, an empty 503) leaves its conn reusable at once; the pool must
+// take it back although the ClientConn's state hook reports no change for
+// it, or every such request would leave a conn behind and dial a new one.
+func TestPoolReusesConnsAfterResponsesWithoutBody(t *testing.T) {
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{BodySize: -1})
+	herz := newHerz(t, srv, testenv.HTTP1, transport.Config{})
+	std := stdlibFor(t, srv, testenv.HTTP1)
+	conns := map[string]int{}
+	for _, c := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"stdlib", std}, {"herz", herz}} {
+		before := srv.Conns()
+		for _, method := range []string{http.MethodHead, http.MethodGet, http.MethodHead, http.MethodGet, http.MethodGet} {
+			req, err := http.NewRequest(method, srv.URL(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		conns[c.name] = srv.Conns() - before
+	}
+	if conns["herz"] > conns["stdlib"] {
+		t.Fatalf("5 requests with empty responses took %d conns with herz, %d with net/http", conns["herz"], conns["stdlib"])
+	}
+	if open := herz.Stats().Open; open != conns["herz"] {
+		t.Fatalf("herz has %d conns open after dialing %d: a conn was lost by the pool", open, conns["herz"])
+	}
+}

@@ -34,8 +34,10 @@ const maxDrain = 64 << 10
 // Under the hood one *http.Transport dials through a herz [dialer.Dialer]
 // with stale-write refusal on (HTTP/1.1) and speaks HTTP/2 over TLS with
 // its bundled HTTP/2, PING health checks on (http.HTTP2Config); with
-// Config.H2C a second one speaks h2c. In front of them sit a per-host
-// breaker, safe retries and a retry budget.
+// Config.H2C a second one speaks h2c. Plain HTTP/1.1 requests use herz's
+// own pool of http.ClientConns made by the same transport (see the package
+// doc). In front of them sit a per-host breaker, safe retries and a retry
+// budget.
 //
 // The bundled HTTP/2 rather than golang.org/x/net/http2's copy of it: since
 // Go 1.24 http.HTTP2Config configures its health checks, which was the
@@ -45,6 +47,7 @@ type Transport struct {
 	s         settings // frozen copy of the Config with defaults
 	t1        *http.Transport
 	p1        *pool1          // plain HTTP/1.1 requests (see pool1.go)
+	direct    *http.Transport // t1 without Proxy: dials p1's conns (NewClientConn)
 	h2c       *http.Transport // nil unless Config.H2C
 	d         *dialer.Dialer
 	breakers  *breaker.Registry // nil when disabled
@@ -199,6 +202,11 @@ func (t *Transport) buildTransports() error {
 			}
 		}
 	}
+	// NewClientConn asks Proxy with a stand-in request for "/" of the
+	// host; herz's pool takes only requests that need no proxy, so its
+	// conns are dialed by a copy that never asks.
+	t.direct = t.t1.Clone()
+	t.direct.Proxy = nil
 	if s.H2C {
 		h2c := new(http.Protocols)
 		h2c.SetUnencryptedHTTP2(true) // and nothing else: http:// only, prior knowledge
