@@ -244,7 +244,7 @@ func (c *conn1) roundTrip(r *http.Request, reused bool) (*http.Response, error) 
 		c.dc.GiveAway()
 		return resp, nil
 	}
-	if cc := c.cc; cc.Available() > 0 {
+	if cc := c.cc; resp.Body == http.NoBody && cc.Available() > 0 {
 		// A response without a body: net/http made the conn available
 		// again before RoundTrip returned, and the state hook, which only
 		// reports a change it saw across calls, saw none (available before
