@@ -91,11 +91,16 @@ func NewEchoServer(t testing.TB) *EchoServer {
 }
 
 // InNetns is [faultlab.InNetns], except that a machine that cannot run it
-// fails the test under [CI] instead of skipping it.
+// fails the test under [CI] instead of skipping it. herz's namespace tests
+// make their faults with iptables (blackholes, NAT expiry), so a machine
+// without it cannot run them either (ip alone is what faultlab checks).
 func InNetns(t *testing.T, body func(t *testing.T)) {
 	t.Helper()
 	if err := faultlab.NetnsAvailable(); err != nil {
 		SkipOrFail(t, "%v", err)
+	}
+	if _, err := faultlab.LookCommand("iptables"); err != nil {
+		SkipOrFail(t, "herz's network-namespace tests need iptables: %v", err)
 	}
 	faultlab.InNetns(t, body)
 }
