@@ -34,10 +34,10 @@ type Stats struct {
 	// (a response whose body is still being read is no longer counted).
 	InFlight int64
 	// WaitCount counts attempts that found no idle connection (or HTTP/2
-	// stream slot) ready and waited for a dial or for another request's
-	// connection (httptrace GotConn with Reused false), as pgxpool's
-	// EmptyAcquireCount; WaitDuration is their total wait, from the start of
-	// the attempt until the connection was handed over.
+	// stream slot) ready and waited for a dial (or, in net/http's pool, for
+	// another request's connection: httptrace GotConn with Reused false),
+	// as pgxpool's EmptyAcquireCount; WaitDuration is their total wait, from
+	// the start of the attempt until the connection was handed over.
 	WaitCount    uint64
 	WaitDuration time.Duration
 	// BreakerRejects counts requests the request breaker rejected at once.
