@@ -86,13 +86,12 @@ func (p *pool1) eligible(r *http.Request) bool {
 // runs out of idle conns, and a fresh conn ends the loop).
 const maxStaleRetries = 16
 
-// roundTrip sends r on a pooled conn: one attempt, re-sent on another conn
+// roundTrip sends r on a pooled conn to addr (peerOf(r)): one attempt, re-sent on another conn
 // when a reused one failed before the request could have been processed —
 // as net/http's pool does: nothing written (herz refused a stale conn, or
 // the write failed at once), or, for a request net/http would replay, the
 // server closed the idle conn as the request went out.
-func (p *pool1) roundTrip(r *http.Request, start, window time.Time, retry bool) (*http.Response, error) {
-	addr := peerOf(r)
+func (p *pool1) roundTrip(r *http.Request, addr string, start, window time.Time, retry bool) (*http.Response, error) {
 	req := r
 	for tries := 0; ; tries++ {
 		c, reused, err := p.get(req.Context(), addr, start, window, retry || tries > 0)
@@ -143,14 +142,6 @@ func isSafeMethod(m string) bool {
 		return true
 	}
 	return false
-}
-
-func hasIdempotencyKey(r *http.Request) bool {
-	if _, ok := r.Header["Idempotency-Key"]; ok {
-		return true
-	}
-	_, ok := r.Header["X-Idempotency-Key"]
-	return ok
 }
 
 // unwrapPoolError returns err as net/http's Transport would: it unwraps its

@@ -201,10 +201,16 @@ func isIdempotent(req *http.Request) bool {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
-	if _, ok := req.Header["Idempotency-Key"]; ok {
+	return hasIdempotencyKey(req)
+}
+
+// hasIdempotencyKey reports whether r carries an Idempotency-Key or
+// X-Idempotency-Key header: the caller vouches that re-sending it is safe.
+func hasIdempotencyKey(r *http.Request) bool {
+	if _, ok := r.Header["Idempotency-Key"]; ok {
 		return true
 	}
-	_, ok := req.Header["X-Idempotency-Key"]
+	_, ok := r.Header["X-Idempotency-Key"]
 	return ok
 }
 

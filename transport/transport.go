@@ -397,7 +397,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 				limit = left
 			}
 		}
-		resp, err := t.attempt(r, start, limit, windowEnd, attempt > 1)
+		resp, err := t.attempt(r, peer, start, limit, windowEnd, attempt > 1)
 		outcome := err
 		if err == nil && t.breaksOn(resp.StatusCode) {
 			outcome = &breaker.StatusError{Code: resp.StatusCode}
@@ -457,15 +457,15 @@ func (t *Transport) breaksOn(code int) bool {
 
 // attempt sends r once through the protocol's transport, bounded by d
 // (AttemptTimeout, or what is left of RetryWindow; 0: none) until the
-// response headers arrive, following the conn it
-// gets (see own.go).
-func (t *Transport) attempt(r *http.Request, start time.Time, d time.Duration, window time.Time, retry bool) (*http.Response, error) {
+// response headers arrive, following the conn it gets (see own.go; peer is
+// peerOf(r)).
+func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d time.Duration, window time.Time, retry bool) (*http.Response, error) {
 	var rt http.RoundTripper = t.t1
 	if t.h2c != nil && r.URL.Scheme == "http" {
 		rt = t.h2c
 	}
 	if d <= 0 && t.p1.eligible(r) {
-		resp, err := t.p1.roundTrip(r, start, window, retry)
+		resp, err := t.p1.roundTrip(r, peer, start, window, retry)
 		if err != nil {
 			return nil, err
 		}
