@@ -120,6 +120,14 @@ type endpoint struct {
 	ready     bool
 	ejections int
 	timer     *time.Timer
+	// connGen counts the times the endpoint became ready (a new
+	// connection); ejectGen is connGen when it was last ejected for its
+	// failures (failedEject): calls cut by a crash are evidence against the
+	// connection that died, and a new connection ends that ejection.
+	connGen     int
+	ejectGen    int
+	failedEject bool
+	ejectSeq    uint64 // numbers the ejections, so a stale timer ends none
 }
 
 type wrappedCC struct {
@@ -296,7 +304,11 @@ func (b *outlierBalancer) updateState(s balancer.State) {
 			ep = &endpoint{addr: addr}
 			b.eps[addr] = ep
 		}
+		wasReady := ep.ready
 		ep.ready = ch.State.ConnectivityState == connectivity.Ready
+		if ep.ready && !wasReady {
+			b.connectedLocked(ep)
+		}
 		if ep.ready {
 			ready = append(ready, readyChild{picker: ch.State.Picker, ep: ep})
 		}
@@ -322,6 +334,46 @@ func (b *outlierBalancer) updateState(s balancer.State) {
 	p := &picker{b: b, ready: ready}
 	p.next.Store(rand.Uint32())
 	b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: p})
+}
+
+// connectedLocked records that ep has a new ready connection: a connect
+// success is evidence that the backend is back. Its run of failures (those
+// of the connection that died) is forgotten, and an ejection for failures
+// made before this connection ends, forgiven: a backend whose calls were cut
+// by its crash serves again as soon as it accepts a connection, as with
+// round_robin, instead of staying ejected for BaseEjection. An ejection for
+// latency stands (the connection is not what was slow).
+func (b *outlierBalancer) connectedLocked(ep *endpoint) {
+	ep.connGen++
+	ep.consecutive.Store(0)
+	if !ep.ejected.Load() || !ep.failedEject || ep.ejectGen >= ep.connGen {
+		return
+	}
+	if ep.ejections > 0 {
+		ep.ejections--
+	}
+	if ep.timer != nil {
+		ep.timer.Stop()
+	}
+	b.unEjectLocked(ep)
+}
+
+// healthyExcept reports whether an endpoint other than ep (nil: any) is
+// healthy: ready, not ejected, and its last counted call (if any since it
+// connected) a success. A target-level breaker counts a backend's failure
+// only when no other backend is healthy, and refuses no call while one is.
+func (b *outlierBalancer) healthyExcept(ep *endpoint) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	for _, e := range b.eps {
+		if e != ep && e.ready && !e.ejected.Load() && e.consecutive.Load() == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // updatePanicLocked sets panic mode when too few endpoints are usable.
@@ -531,13 +583,16 @@ func (b *outlierBalancer) eject(eps []*endpoint, reason string) {
 			continue
 		}
 		ep.ejections++
+		ep.ejectGen, ep.failedEject = ep.connGen, reason != reasonLatency
 		d := min(cfg.BaseEjection*time.Duration(ep.ejections), cfg.MaxEjection)
 		d = time.Duration(float64(d) * (1 + cfg.Jitter*(2*rand.Float64()-1)))
 		ep.ejected.Store(true)
 		if ep.timer != nil {
 			ep.timer.Stop()
 		}
-		ep.timer = time.AfterFunc(d, func() { b.unEject(ep) })
+		ep.ejectSeq++
+		seq := ep.ejectSeq
+		ep.timer = time.AfterFunc(d, func() { b.unEject(ep, seq) })
 		done = append(done, ep.addr)
 	}
 	b.updatePanicLocked()
@@ -549,13 +604,18 @@ func (b *outlierBalancer) eject(eps []*endpoint, reason string) {
 	}
 }
 
-// unEject ends ep's ejection: its counters start afresh.
-func (b *outlierBalancer) unEject(ep *endpoint) {
+// unEject ends ep's ejection number seq: its counters start afresh.
+func (b *outlierBalancer) unEject(ep *endpoint, seq uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed || !ep.ejected.Load() || ep.ejectSeq != seq {
 		return
 	}
+	b.unEjectLocked(ep)
+}
+
+// unEjectLocked ends ep's ejection; b.mu is held.
+func (b *outlierBalancer) unEjectLocked(ep *endpoint) {
 	ep.consecutive.Store(0)
 	ep.ok.Store(0)
 	ep.fail.Store(0)

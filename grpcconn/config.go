@@ -54,8 +54,11 @@ type Config struct {
 	// even a Trailers-Only UNAVAILABLE, is an answer. Calls that found no
 	// ready connection count neither way. Breaker.Classify, if set, receives
 	// nil for answers, context.Canceled for those, and the call's error.
-	// While the breaker is open, calls fail at once with
-	// codes.Unavailable naming the target, wrapping [breaker.ErrOpen].
+	// With the herz_outlier balancer a backend's failure counts only when
+	// no other backend is healthy. While the breaker is open, calls fail at
+	// once with codes.Unavailable naming the target, wrapping
+	// [breaker.ErrOpen], except calls with grpc.WaitForReady(true) and any
+	// call while a backend is healthy (see the package doc).
 	Breaker breaker.Config
 	// DisableBreaker turns the per-target breaker off.
 	DisableBreaker bool

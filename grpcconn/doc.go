@@ -102,8 +102,15 @@
 // transport-level failures count (an attempt sent whose connection then
 // failed, an attempt timeout); statuses the server sent are answers, and
 // calls that found no ready connection count neither way (grpc-go already
-// fails those fast). While open, calls fail at once with an [*OpenError]:
-// codes.Unavailable naming the target, wrapping [breaker.ErrOpen].
+// fails those fast). With herz_outlier, a failure on one backend is that
+// backend's evidence (its ejection): the target's breaker counts it only
+// when no other backend is healthy (ready, not ejected, its last call a
+// success), so it opens only when every backend is failing. While open, a
+// call fails at once with an [*OpenError] (codes.Unavailable naming the
+// target, wrapping [breaker.ErrOpen]) unless it would not fail fast with
+// plain grpc-go either: a call with grpc.WaitForReady(true) waits for a
+// ready connection within its own deadline, and no call is refused while a
+// backend is healthy (a backend that connects again after a crash is).
 //
 // # Outlier ejection
 //

@@ -36,6 +36,10 @@ type Options struct {
 
 	closeOnce sync.Once
 
+	// bals maps a target to the weak.Pointer of the herz_outlier balancer
+	// last seen serving it (see balancerOf).
+	bals sync.Map
+
 	retries [numReasons]atomic.Uint64
 	refused atomic.Uint64
 }

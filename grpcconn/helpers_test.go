@@ -72,12 +72,13 @@ type echoServer struct {
 	lis    net.Listener
 	execs  map[string]int // executions per request payload (unique ids)
 	byPeer map[string]int // unary calls by "client" metadata
+	cut    map[string]int // unary calls by "client" whose handler was cut (context ended)
 
 	goaways, tooManyPings atomic.Int64
 }
 
 func newEchoServer(t testing.TB, name string, opts ...grpc.ServerOption) *echoServer {
-	s := &echoServer{name: name, opts: opts, execs: map[string]int{}, byPeer: map[string]int{}}
+	s := &echoServer{name: name, opts: opts, execs: map[string]int{}, byPeer: map[string]int{}, cut: map[string]int{}}
 	s.start(t, "127.0.0.1:0")
 	t.Cleanup(s.stop)
 	return s
@@ -156,6 +157,9 @@ func (s *echoServer) unary(_ any, ctx context.Context, dec func(any) error, _ gr
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
+			s.mu.Lock()
+			s.cut[client]++
+			s.mu.Unlock()
 			return nil, ctx.Err()
 		}
 	}
@@ -251,6 +255,13 @@ func (s *echoServer) takeCalls(client string) int {
 	return n
 }
 
+// cutCalls returns the unary calls from client whose handler was cut.
+func (s *echoServer) cutCalls(client string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cut[client]
+}
+
 // goawayListener counts the GOAWAY frames the server writes (parsing the
 // HTTP/2 frame headers of its output).
 type goawayListener struct {
@@ -321,9 +332,14 @@ func (c *frameConn) parse(b []byte) {
 
 // callUnary sends id through cc and returns the error.
 func callUnary(ctx context.Context, cc grpc.ClientConnInterface, client, id string) error {
+	return callUnaryOpts(ctx, cc, client, id)
+}
+
+// callUnaryOpts is callUnary with call options.
+func callUnaryOpts(ctx context.Context, cc grpc.ClientConnInterface, client, id string, opts ...grpc.CallOption) error {
 	ctx = metadata.AppendToOutgoingContext(ctx, "client", client)
 	req, reply := []byte(id), []byte(nil)
-	return cc.Invoke(ctx, unaryMethod, &req, &reply, grpc.ForceCodec(rawCodec{}))
+	return cc.Invoke(ctx, unaryMethod, &req, &reply, append([]grpc.CallOption{grpc.ForceCodec(rawCodec{})}, opts...)...)
 }
 
 // plainClient is grpc-go with its defaults (plus balancer, when not "").

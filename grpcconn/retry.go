@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
@@ -210,15 +211,67 @@ func (o *Options) retryable(kind attemptKind, method string, attempt int) (reaso
 }
 
 // allow asks target's breaker for an attempt: done (nil when the breaker
-// is disabled) reports its result.
-func (o *Options) allow(target string) (done func(error), err error) {
+// is disabled or passed over) reports its result. An open breaker refuses
+// the call only if it would fail fast anyway: a call that asked to wait for
+// a ready connection (grpc.WaitForReady) waits within its own deadline, as
+// with plain grpc-go, and while the target's balancer has a healthy backend
+// (ready, not ejected, not failing) no call is refused.
+func (o *Options) allow(target string, opts []grpc.CallOption) (done func(error), err error) {
 	if o.breakers == nil {
 		return nil, nil
 	}
-	if done, err = o.breakers.Allow(target); err != nil {
-		return nil, &OpenError{Target: target, Err: err}
+	if done, err = o.breakers.Allow(target); err == nil {
+		return done, nil
 	}
-	return done, nil
+	if waitsForReady(opts) {
+		return nil, nil
+	}
+	if b := o.balancerOf(target); b != nil && b.healthyExcept(nil) {
+		return nil, nil
+	}
+	return nil, &OpenError{Target: target, Err: err}
+}
+
+// waitsForReady reports whether opts (the ClientConn's default call options
+// and the call's) end with grpc.WaitForReady(true).
+func waitsForReady(opts []grpc.CallOption) bool {
+	wait := false
+	for _, opt := range opts {
+		if ff, ok := opt.(grpc.FailFastCallOption); ok {
+			wait = !ff.FailFast
+		}
+	}
+	return wait
+}
+
+// balancerOf returns the herz_outlier balancer last seen serving target, or
+// nil. It is learned from the attempts that fail (see report), which are
+// the only ones that can open the breaker.
+func (o *Options) balancerOf(target string) *outlierBalancer {
+	if v, ok := o.bals.Load(target); ok {
+		return v.(weak.Pointer[outlierBalancer]).Value()
+	}
+	return nil
+}
+
+// report reports an attempt's result to target's breaker. A transport
+// failure on one backend is that backend's evidence (its ejection), not
+// the target's: the breaker counts it only when no other backend of the
+// target is healthy, so that it opens only when every backend is failing.
+func (o *Options) report(done func(error), target string, c *call, kind attemptKind, err error) {
+	if done == nil {
+		return
+	}
+	out := breakerOutcome(kind, err)
+	if out != nil && out != context.Canceled && c.b != nil {
+		if o.balancerOf(target) != c.b {
+			o.bals.Store(target, weak.Make(c.b))
+		}
+		if c.b.healthyExcept(c.ep) {
+			out = context.Canceled // counts neither way
+		}
+	}
+	done(out)
 }
 
 // wait prepares the next retry: it checks that the backoff fits in
@@ -245,7 +298,7 @@ func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *
 	o.budget.Deposit()
 	bo := o.s.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
-		done, err := o.allow(target)
+		done, err := o.allow(target, opts)
 		if err != nil {
 			return err
 		}
@@ -271,9 +324,7 @@ func (o *Options) unary(ctx context.Context, method string, req, reply any, cc *
 		if timedOut {
 			err = status.Errorf(codes.DeadlineExceeded, "herz/grpcconn: %s: no answer within the attempt timeout of %v: %v", method, o.s.AttemptTimeout, status.Convert(err).Message())
 		}
-		if done != nil {
-			done(breakerOutcome(kind, err))
-		}
+		o.report(done, target, c, kind, err)
 		r, ok := o.retryable(kind, method, attempt)
 		if !ok || !o.wait(ctx, target, r, &bo) {
 			return err
@@ -289,7 +340,7 @@ func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cl
 	o.budget.Deposit()
 	bo := o.s.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
-		done, err := o.allow(target)
+		done, err := o.allow(target, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -302,9 +353,7 @@ func (o *Options) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cl
 			return cs, nil
 		}
 		kind := classify(ctx, err, c, false)
-		if done != nil {
-			done(breakerOutcome(kind, err))
-		}
+		o.report(done, target, c, kind, err)
 		// Only a stream that never existed on a connection is retried: once
 		// it did, its headers may have started a handler.
 		if kind != kindNotSent || attempt > o.s.maxRetries || !o.wait(ctx, target, reasonStreamNotStarted, &bo) {
