@@ -185,7 +185,11 @@ const NoFloor = retry.NoFloor
 // is above LatencyFactor × the median backend's and at least LatencyMinExcess
 // more. An ejection lasts BaseEjection × (its ejection count), capped at
 // MaxEjection, ±Jitter; the count decreases by one per Interval the backend
-// spends healthy. At most MaxEjectedShare of the backends (at least one, never
+// spends healthy. A backend that connects again after its connection was
+// lost forgets its run of failures, and an ejection for failures (not for
+// latency) made before that connection ends at once and is forgiven: calls
+// cut by a crash are evidence against the connection that died, and a
+// restarted backend serves again as soon as it accepts a connection. At most MaxEjectedShare of the backends (at least one, never
 // all) are ejected at once, and when fewer than PanicThreshold of the
 // backends are ready and not ejected, ejections are ignored (panic mode).
 //

@@ -22,7 +22,7 @@ type crashLoad struct {
 	start time.Time
 	mu    sync.Mutex
 	errAt []time.Duration // when each failed call started, since start
-	lastErr               atomic.Value // error
+	lastErr               atomic.Pointer[error]
 	stop                  chan struct{}
 	wg                    sync.WaitGroup
 }
@@ -46,7 +46,7 @@ func startCrashLoad(cc grpc.ClientConnInterface, name string, n int, opts ...grp
 				l.calls.Add(1)
 				if err != nil {
 					l.errs.Add(1)
-					l.lastErr.Store(err)
+					l.lastErr.Store(&err)
 					l.mu.Lock()
 					l.errAt = append(l.errAt, time.Duration(t0))
 					l.mu.Unlock()
@@ -75,7 +75,10 @@ func (l *crashLoad) errorsFrom(at time.Time) int64 {
 }
 
 func (l *crashLoad) String() string {
-	e, _ := l.lastErr.Load().(error)
+	var e error
+	if p := l.lastErr.Load(); p != nil {
+		e = *p
+	}
 	return fmt.Sprintf("%s: %d calls, %d errors (%d breaker refusals), last error: %v", l.name, l.calls.Load(), l.errs.Load(), l.refusals.Load(), e)
 }
 
@@ -167,5 +170,72 @@ func TestOneOfThreeCrashesUnderLoad(t *testing.T) {
 		if d := s.duplicates(); d != 0 {
 			t.Errorf("backend %s: %d requests executed more than once", s.name, d)
 		}
+	}
+}
+
+// TestWaitForReadyRestartNeverRefused: one backend answering after 10ms, 8
+// callers per client, every call with grpc.WaitForReady(true) and a 5s
+// deadline; the backend is killed and restarted on the same port 1.5s
+// later. The calls in flight on it are cut for both clients, and one trips
+// herz's breaker (set to trip on the first transport failure); every later call asked to wait for a ready
+// connection within its deadline, so herz refuses none of them: errors of
+// calls started after the clients learned of the crash at most plain
+// grpc-go's in the same run (none), no breaker refusal, and herz's first
+// success within 1s of the backend being back.
+func TestWaitForReadyRestartNeverRefused(t *testing.T) {
+	t.Parallel()
+	srv := newEchoServer(t, "wfr")
+	srv.setDelay(10 * time.Millisecond)
+	var opens atomic.Int64
+	herz := herzClient(t, srv.addr, grpcconn.Config{Breaker: breaker.Config{
+		ConsecutiveFailures: 1,
+		OnStateChange: func(_ string, _, to breaker.State) {
+			if to == breaker.StateOpen {
+				opens.Add(1)
+			}
+		},
+	}})
+	plain := plainClient(t, srv.addr, "")
+
+	wfr := grpc.WaitForReady(true)
+	hl, pl := startCrashLoad(herz, "herz", 8, wfr), startCrashLoad(plain, "plain", 8, wfr)
+	ended := false
+	defer func() {
+		if !ended {
+			hl.end()
+			pl.end()
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	srv.stop()
+	learned := time.Now().Add(100 * time.Millisecond) // see TestOneOfThreeCrashesUnderLoad
+	time.Sleep(1500 * time.Millisecond)
+	srv.takeCalls("herz")
+	srv.takeCalls("plain")
+	srv.restart(t)
+	back := waitServed(srv, 3*time.Second, "herz", "plain")
+	time.Sleep(300 * time.Millisecond)
+	hl.end()
+	pl.end()
+	ended = true
+
+	hAfter, pAfter := hl.errorsFrom(learned), pl.errorsFrom(learned)
+	t.Logf("%v; %d of calls started after the clients learned of the crash", hl, hAfter)
+	t.Logf("%v; %d of calls started after the clients learned of the crash", pl, pAfter)
+	t.Logf("backend serving again after: herz %v, plain grpc-go %v; herz's breaker opened %d times; %v", back[0], back[1], opens.Load(), herz.Options().Stats())
+	if n := hl.refusals.Load(); n != 0 {
+		t.Errorf("herz: %d WaitForReady calls refused by the breaker", n)
+	}
+	if hAfter > pAfter {
+		t.Errorf("herz: %d errors of calls started after the clients learned of the crash, plain grpc-go %d", hAfter, pAfter)
+	}
+	if h, p := hl.errs.Load(), pl.errs.Load(); h > p+8 {
+		t.Errorf("herz: %d errors, plain grpc-go %d: more than the callers in flight apart", h, p)
+	}
+	if back[0] < 0 || back[0] > time.Second {
+		t.Errorf("herz: first call served %v after the backend was back, want ≤ 1s", back[0])
+	}
+	if d := srv.duplicates(); d != 0 {
+		t.Errorf("%d requests executed more than once", d)
 	}
 }
