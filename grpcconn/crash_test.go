@@ -19,9 +19,9 @@ import (
 type crashLoad struct {
 	name                  string
 	calls, errs, refusals atomic.Int64
-	start time.Time
-	mu    sync.Mutex
-	errAt []time.Duration // when each failed call started, since start
+	start                 time.Time
+	mu                    sync.Mutex
+	errAt                 []time.Duration // when each failed call started, since start
 	lastErr               atomic.Pointer[error]
 	stop                  chan struct{}
 	wg                    sync.WaitGroup
