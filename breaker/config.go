@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
@@ -68,6 +69,37 @@ type Config struct {
 	// DefaultClassifier.
 	Classify Classifier
 
+	// Probe, if not nil, lets the Registry find out that a key is back as
+	// soon as it is, instead of holding callers off for the open interval
+	// after the peer recovered: while a key's breaker is open or half-open,
+	// a goroutine owned by the Registry calls Probe(ctx, key) (for example
+	// a connect to the key's address), ProbeInterval after the trip and
+	// then after each failed probe with the wait doubled up to
+	// ProbeMaxInterval (±Jitter). The first probe that returns nil closes
+	// the breaker at once (OnStateChange sees open or half-open → closed),
+	// as a full recovery: the next trip counts as a first one again only
+	// after a Window closed, as for a recovery through half-open. ctx ends
+	// after ProbeTimeout or when [Registry.Close] is called. Probes of
+	// different keys may run concurrently; Probe is user code, called with
+	// no lock held. The open interval and half-open calls work as without
+	// Probe: a probe only ends them sooner. A Registry with a Probe must be
+	// closed with [Registry.Close] to stop its probes. Default (nil): no
+	// probe.
+	Probe func(ctx context.Context, key string) error
+
+	// ProbeInterval is the wait before the first probe after a trip, and
+	// between probes until one fails. Default (zero): 50ms. Must not be
+	// negative or above 2^62ns.
+	ProbeInterval time.Duration
+
+	// ProbeMaxInterval caps the wait between probes. Default (zero): 1s.
+	// Must be at least ProbeInterval and not above 2^62ns.
+	ProbeMaxInterval time.Duration
+
+	// ProbeTimeout bounds each probe (its ctx's deadline). Default (zero):
+	// 1s. Must not be negative or above 2^62ns.
+	ProbeTimeout time.Duration
+
 	// OnStateChange, if not nil, is called on every state change of a key's
 	// breaker, after the Registry has released its locks, one call at a
 	// time and in order for a key (calls for different keys may be
@@ -88,6 +120,9 @@ const (
 	defaultOpenMax             = 30 * time.Second
 	defaultJitter              = 0.2
 	defaultHalfOpenProbes      = 1
+	defaultProbeInterval       = 50 * time.Millisecond
+	defaultProbeMaxInterval    = time.Second
+	defaultProbeTimeout        = time.Second
 
 	// windowBuckets is the number of buckets in Window.
 	windowBuckets = 10
@@ -133,6 +168,15 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Classify == nil {
 		cfg.Classify = DefaultClassifier
 	}
+	if cfg.ProbeInterval == 0 {
+		cfg.ProbeInterval = defaultProbeInterval
+	}
+	if cfg.ProbeMaxInterval == 0 {
+		cfg.ProbeMaxInterval = max(defaultProbeMaxInterval, cfg.ProbeInterval)
+	}
+	if cfg.ProbeTimeout == 0 {
+		cfg.ProbeTimeout = defaultProbeTimeout
+	}
 	return cfg
 }
 
@@ -152,6 +196,14 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("herz/breaker: Config.OpenMax must be in [0, %v], got %v", maxDuration, cfg.OpenMax)
 	case cfg.OpenMax < cfg.OpenBase:
 		return fmt.Errorf("herz/breaker: Config.OpenMax (%v) must be at least Config.OpenBase (%v)", cfg.OpenMax, cfg.OpenBase)
+	case cfg.ProbeInterval < 0 || cfg.ProbeInterval > maxDuration:
+		return fmt.Errorf("herz/breaker: Config.ProbeInterval must be in [0, %v], got %v", maxDuration, cfg.ProbeInterval)
+	case cfg.ProbeMaxInterval < 0 || cfg.ProbeMaxInterval > maxDuration:
+		return fmt.Errorf("herz/breaker: Config.ProbeMaxInterval must be in [0, %v], got %v", maxDuration, cfg.ProbeMaxInterval)
+	case cfg.ProbeMaxInterval < cfg.ProbeInterval:
+		return fmt.Errorf("herz/breaker: Config.ProbeMaxInterval (%v) must be at least Config.ProbeInterval (%v)", cfg.ProbeMaxInterval, cfg.ProbeInterval)
+	case cfg.ProbeTimeout < 0 || cfg.ProbeTimeout > maxDuration:
+		return fmt.Errorf("herz/breaker: Config.ProbeTimeout must be in [0, %v], got %v", maxDuration, cfg.ProbeTimeout)
 	case math.IsNaN(cfg.Jitter) || cfg.Jitter >= 1:
 		return fmt.Errorf("herz/breaker: Config.Jitter must be below 1 (negative disables it), got %v", cfg.Jitter)
 	}

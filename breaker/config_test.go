@@ -38,6 +38,11 @@ var configCases = []struct {
 	{name: "OpenBase above default OpenMax", cfg: breaker.Config{OpenBase: 2 * time.Minute}, wantErr: "Config.OpenMax"},
 	{name: "Jitter 1", cfg: breaker.Config{Jitter: 1}, wantErr: "Config.Jitter"},
 	{name: "NaN Jitter", cfg: breaker.Config{Jitter: math.NaN()}, wantErr: "Config.Jitter"},
+	{name: "probe intervals", cfg: breaker.Config{ProbeInterval: 2 * time.Second, ProbeTimeout: time.Millisecond}},
+	{name: "negative ProbeInterval", cfg: breaker.Config{ProbeInterval: -1}, wantErr: "Config.ProbeInterval"},
+	{name: "negative ProbeMaxInterval", cfg: breaker.Config{ProbeMaxInterval: -1}, wantErr: "Config.ProbeMaxInterval"},
+	{name: "ProbeMaxInterval below ProbeInterval", cfg: breaker.Config{ProbeInterval: time.Second, ProbeMaxInterval: 100 * time.Millisecond}, wantErr: "Config.ProbeMaxInterval (100ms) must be at least Config.ProbeInterval (1s)"},
+	{name: "negative ProbeTimeout", cfg: breaker.Config{ProbeTimeout: -1}, wantErr: "Config.ProbeTimeout"},
 }
 
 func TestNewValidatesConfigAndNamesTheField(t *testing.T) {

@@ -58,6 +58,17 @@
 // has passed, gobreaker's open timeout has long expired and the next call
 // into gobreaker finds it half-open.
 //
+// # Recovery found by a probe
+//
+// A fixed open interval makes callers pay for it after the peer is back.
+// With [Config.Probe] set, a goroutine owned by the Registry probes each
+// open key (ProbeInterval after the trip, then with the wait doubled after
+// each failed probe up to ProbeMaxInterval, jittered) and closes the breaker
+// as soon as a probe succeeds. The open interval and the half-open calls
+// still apply: a probe only ends them sooner. [Registry.Close] stops the
+// probes. Rejections carry a stable message naming the key; how long the
+// open interval still lasts is in [OpenError.RetryIn].
+//
 // # Cost
 //
 // Clients call Allow and done around every request, so the closed state's

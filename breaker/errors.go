@@ -19,33 +19,27 @@ type OpenError struct {
 	// when the breaker is half-open and all its probe slots are taken.
 	State State
 	// RetryIn is how long the open interval still lasts; zero for
-	// StateHalfOpen, where it depends on the probes in flight.
+	// StateHalfOpen, where it depends on the probes in flight. It is not
+	// part of the message (see Error).
 	RetryIn time.Duration
 }
 
 var _ error = (*OpenError)(nil)
 
-// Error returns a message naming the key, such as
-// "herz/breaker: circuit open for 127.0.0.1:8080 (retry in 1.2s)".
+// Error returns a stable message naming the key: "herz/breaker: circuit
+// open for 127.0.0.1:8080", with " (half-open, probes in flight)" appended
+// in StateHalfOpen. The varying details are in the fields, so that one key's
+// rejections log as one distinct string.
 func (e *OpenError) Error() string {
 	msg := ErrOpen.Error() + " for " + e.Key
 	if e.State == StateHalfOpen {
 		return msg + " (half-open, probes in flight)"
 	}
-	return msg + " (retry in " + roundRetry(e.RetryIn).String() + ")"
+	return msg
 }
 
 // Unwrap returns [ErrOpen].
 func (e *OpenError) Unwrap() error { return ErrOpen }
-
-// roundRetry rounds d for display: to 100ms from one second up, to the
-// millisecond below.
-func roundRetry(d time.Duration) time.Duration {
-	if d >= time.Second {
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(time.Millisecond)
-}
 
 // StatusError carries a response status code (HTTP semantics) to a
 // [Classifier]: [DefaultClassifier] counts 5xx and 429 as failures and every

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -74,6 +75,14 @@ type Registry struct {
 	mu    sync.Mutex
 	keys  *simplelru.LRU[string, *entry]
 	index sync.Map // key → *entry: the entries of keys
+
+	// The probes (Config.Probe): stop ends their contexts and waits; probeMu
+	// guards closed and the probers' Add to wg (taken under an entry's mu).
+	stop    context.Context
+	cancel  context.CancelFunc
+	probeMu sync.Mutex
+	closed  bool
+	probers sync.WaitGroup
 }
 
 // entry is one key's breaker. gobreaker holds its state machine: the state,
@@ -111,6 +120,7 @@ type entry struct {
 	pending    []change // state changes not yet handed to OnStateChange
 	spare      []change // recycled backing array for pending
 	delivering bool     // a goroutine is delivering pending
+	probing    bool     // a prober goroutine runs for e (Config.Probe)
 }
 
 // change is a queued state change.
@@ -128,6 +138,7 @@ func New(cfg Config) (*Registry, error) {
 		epoch:  time.Now(),
 		period: int64((cfg.Window + windowBuckets - 1) / windowBuckets), // ≥ 1: Window ≥ 1 once defaulted
 	}
+	r.stop, r.cancel = context.WithCancel(context.Background())
 	// MaxKeys ≥ 1 once defaulted and validated: NewLRU cannot fail.
 	keys, err := simplelru.NewLRU(cfg.MaxKeys, r.evict)
 	if err != nil {
@@ -451,16 +462,21 @@ func (r *Registry) lookup(key string) *entry {
 func (r *Registry) newEntry(key string) *entry {
 	e := &entry{r: r, key: key}
 	e.win.reset(r.period, r.now())
-	e.gb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        key,
-		MaxRequests: r.cfg.HalfOpenProbes,
+	e.gb = e.newGB()
+	return e
+}
+
+// newGB returns a new closed gobreaker breaker for e.
+func (e *entry) newGB() *gobreaker.CircuitBreaker[struct{}] {
+	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        e.key,
+		MaxRequests: e.r.cfg.HalfOpenProbes,
 		// Interval 0: gobreaker never clears its counts while closed;
 		// it sees only the failure that trips it (see gbTrip).
 		Timeout:       gbTimeout,
 		ReadyToTrip:   gbTrip,
 		OnStateChange: e.onGBStateChange,
 	})
-	return e
 }
 
 // tripsOn reports whether a closed breaker whose results are w trips, which
@@ -489,6 +505,9 @@ func (e *entry) onGBStateChange(_ string, from, to gobreaker.State) {
 			e.trips++
 		}
 		e.holdUntil.Store(now + int64(e.r.openInterval(e.trips)))
+		if e.r.cfg.Probe != nil && !e.probing {
+			e.probing = e.r.startProber(e)
+		}
 	case gobreaker.StateHalfOpen:
 		e.probes = 0
 	case gobreaker.StateClosed:
@@ -570,4 +589,116 @@ func (e *entry) deliver() {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// startProber starts the goroutine that probes e while it is not closed,
+// unless the Registry is closed; it reports whether it did. It is called
+// with e.mu held.
+func (r *Registry) startProber(e *entry) bool {
+	r.probeMu.Lock()
+	defer r.probeMu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.probers.Add(1)
+	go r.probe(e)
+	return true
+}
+
+// probe calls Config.Probe for e until a probe succeeds (which closes e),
+// e closes or is evicted, or the Registry is closed.
+func (r *Registry) probe(e *entry) {
+	defer r.probers.Done()
+	wait := r.cfg.ProbeInterval
+	t := time.NewTimer(r.jitter(wait))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop.Done():
+			e.endProbing()
+			return
+		case <-t.C:
+		}
+		if !e.stillProbing() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.stop, r.cfg.ProbeTimeout)
+		err := r.cfg.Probe(ctx, e.key) // user code: no lock held
+		cancel()
+		if err == nil && r.stop.Err() == nil {
+			e.recover()
+			return
+		}
+		wait = min(2*wait, r.cfg.ProbeMaxInterval)
+		t.Reset(r.jitter(wait))
+	}
+}
+
+// jitter spreads d over ± Config.Jitter.
+func (r *Registry) jitter(d time.Duration) time.Duration {
+	if j := r.cfg.Jitter; j > 0 {
+		return time.Duration(float64(d) * (1 + j*(2*rand.Float64()-1)))
+	}
+	return d
+}
+
+// endProbing records that e's prober stopped.
+func (e *entry) endProbing() {
+	e.mu.Lock()
+	e.probing = false
+	e.mu.Unlock()
+}
+
+// stillProbing reports whether e still needs its prober: not closed, not
+// evicted. If not, the prober is recorded as stopped, under the same lock
+// as the trips that start one.
+func (e *entry) stillProbing() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.evicted.Load() || modeState(e.mode.Load()) == StateClosed {
+		e.probing = false
+		return false
+	}
+	return true
+}
+
+// recover closes e after a successful probe, and records that its prober
+// stopped. A breaker closed meanwhile (by a half-open call) stays as it is.
+func (e *entry) recover() {
+	e.mu.Lock()
+	e.probing = false
+	if e.evicted.Load() || modeState(e.mode.Load()) == StateClosed {
+		e.mu.Unlock()
+		return
+	}
+	// gobreaker has no way to close a breaker but half-open successes,
+	// which calls in flight may be using: a fresh (closed) gobreaker
+	// replaces it, and the transition is recorded as gobreaker would. The
+	// mode's generation changes, so results of calls allowed before count
+	// for nothing.
+	from := gobreaker.StateOpen
+	if modeState(e.mode.Load()) == StateHalfOpen {
+		from = gobreaker.StateHalfOpen
+	}
+	e.gb = e.newGB()
+	e.onGBStateChange(e.key, from, gobreaker.StateClosed)
+	deliver := e.claimDeliveryLocked()
+	e.mu.Unlock()
+	if deliver {
+		e.deliver()
+	}
+}
+
+// Close stops the probes (Config.Probe) and waits for them to return; no
+// probe starts after it. The Registry keeps working otherwise: breakers
+// still open, and recover through their open interval and half-open calls.
+// Close is idempotent and always returns nil; a Registry without a Probe
+// needs no Close.
+func (r *Registry) Close() error {
+	r.probeMu.Lock()
+	r.closed = true
+	r.probeMu.Unlock()
+	r.cancel()
+	r.probers.Wait()
+	return nil
 }
