@@ -132,6 +132,6 @@ func TestCloseStopsProbes(t *testing.T) {
 			t.Fatalf("%d probes started after Close; want none", started.Load()-1)
 		}
 		wantState(t, r, "b", breaker.StateHalfOpen) // the open interval still works
-		r.Close()                                     // idempotent
+		r.Close()                                   // idempotent
 	})
 }
