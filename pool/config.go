@@ -42,9 +42,11 @@ type Config struct {
 	// idle limit and learned idle deadlines) apply to idle conns too.
 	// Default (nil): a private Dialer with dialer.Config defaults, except
 	// that it has no lifetime of its own (the pool's MaxLifetime governs)
-	// and its dial breaker stays open for 200ms after a first trip and at
-	// most 800ms (±20% jitter), so that the pool recovers within a second
-	// of the server coming back; the pool closes it on Close.
+	// and no dial breaker: the pool's own outage handling (see
+	// [Pool.Acquire]) holds dials off while the server is down and finds it
+	// back within about 50ms, which a breaker's open interval would only
+	// delay. The pool closes it on Close. A shared Dialer's breaker still
+	// applies to the pool's dials and probes.
 	Dialer *dialer.Dialer
 
 	// MaxConns is the most connections the pool holds, idle and acquired
@@ -168,13 +170,12 @@ func withDefaults(cfg Config) (settings, error) {
 }
 
 // privateDialerConfig is the dialer.Config of the Dialer a pool makes when
-// Config.Dialer is nil: defaults, with a breaker that re-tests a peer soon
-// enough for a pool to recover within a second of the server coming back.
+// Config.Dialer is nil: defaults, without a breaker (the pool's outage
+// handling replaces it).
 func privateDialerConfig(mp metric.MeterProvider) dialer.Config {
 	var c dialer.Config
 	c.MaxLifetime = -1 // the pool's own MaxLifetime governs
-	c.Breaker.OpenBase = 200 * time.Millisecond
-	c.Breaker.OpenMax = 800 * time.Millisecond
+	c.DisableBreaker = true
 	c.MeterProvider = mp
 	return c
 }

@@ -98,6 +98,12 @@ func (p *Pool) refill(r *refiller) time.Duration {
 				if errors.Is(err, puddle.ErrNotAvailable) {
 					return // the pool filled up meanwhile: no dial was made
 				}
+				if errors.Is(err, errServerDown) {
+					mu.Lock()
+					failed++ // no dial was made: the prober's verdict is awaited
+					mu.Unlock()
+					return
+				}
 				p.c.refillDials.Add(1)
 				if err != nil {
 					mu.Lock()

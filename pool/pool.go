@@ -43,6 +43,9 @@ type Pool struct {
 
 	lastSample atomic.Int64 // UnixNano of the last idle-close sample learned
 
+	downMu sync.Mutex // guards down, and Close's cancel against markDown's wg.Add
+	down   downGate
+
 	c counters
 }
 
@@ -113,11 +116,17 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 // construct is puddle's constructor: it dials one verified connection and
 // leaves it idle (ownership Idle) in the pool's hands.
 func (p *Pool) construct(ctx context.Context) (*pconn, error) {
+	if up, _ := p.downWait(); up != nil {
+		return nil, errServerDown // the prober finds when to dial again
+	}
 	start := time.Now()
 	p.c.dials.Add(1)
 	nc, err := p.d.DialContext(ctx, "tcp", p.s.Addr)
 	if err != nil {
 		p.c.dialErrors.Add(1)
+		if ctx.Err() == nil {
+			p.markDown(err)
+		}
 		return nil, fmt.Errorf("herz/pool: dialing %s: %w", p.s.Addr, err)
 	}
 	c, ok := dialer.ConnOf(nc)
@@ -148,8 +157,16 @@ func (p *Pool) maxHandoutTries() int { return p.s.MaxConns + 2 }
 // bounded number of times. Acquire waits for a free slot when MaxConns are
 // acquired, until ctx ends or AcquireTimeout passes. Cancelling ctx does not
 // abort a dial in progress: its connection goes to the pool for the next
-// caller. Errors wrap ctx's error, the dial error ([*dialer.DialError]) or
-// [ErrClosed].
+// caller.
+//
+// When a dial fails (refused, timed out...), the pool marks the server down:
+// instead of each caller dialing and failing in turn, one prober owned by
+// the pool connects every 10ms, backing off to 50ms, and an Acquire that
+// needs a new connection waits for it within ctx (and AcquireTimeout). As
+// soon as a probe connects, the waiters dial: the first success comes within
+// about 50ms of the server accepting again, and nothing is refused after it
+// does. Errors wrap ctx's error (with the dial error that marked the server
+// down), the dial error ([*dialer.DialError]) or [ErrClosed].
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	p.out.Add(1)
 	if p.closed.Load() {
@@ -169,9 +186,18 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	}
 	start := p.rec.Now()
 	var lastReason dialer.Reason
+	var lastErr error // a dial error that marked the server down
 	for range p.maxHandoutTries() {
+		if err := p.awaitServer(ctx); err != nil {
+			p.done()
+			return nil, err
+		}
 		res, err := p.p.Acquire(ctx)
 		if err != nil {
+			if up, _ := p.downWait(); up != nil && ctx.Err() == nil && !errors.Is(err, puddle.ErrClosedPool) {
+				lastErr = err
+				continue // the dial found the server down: wait for the prober
+			}
 			p.done()
 			return nil, p.acquireError(ctx, err)
 		}
@@ -195,6 +221,9 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 		p.evict(res, pc, reason)
 	}
 	p.done()
+	if lastErr != nil {
+		return nil, lastErr
+	}
 	return nil, fmt.Errorf("herz/pool: no live connection to %s after %d tries (last: %v)", p.s.Addr, p.maxHandoutTries(), lastReason)
 }
 
@@ -374,7 +403,9 @@ func (p *Pool) done() {
 func (p *Pool) Close() {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		p.cancel()
+		p.downMu.Lock()
+		p.cancel() // under downMu: no prober starts after it
+		p.downMu.Unlock()
 		p.wg.Wait()
 		p.rec.Close()
 		if p.out.Load() == 0 {

@@ -16,6 +16,7 @@ type counters struct {
 	checks, handoutRejects, healthChecks atomic.Uint64
 	heartbeats, heartbeatFailures        atomic.Uint64
 	destroyed, hijacked                  atomic.Uint64
+	outages, probes                      atomic.Uint64
 	evictMu                              sync.Mutex // guards evictions
 	evictions                            map[string]uint64
 }
@@ -65,6 +66,9 @@ type Stat struct {
 	Evictions map[string]uint64
 	// Destroyed counts Conn.Destroy calls; Hijacked counts Conn.Hijack calls.
 	Destroyed, Hijacked uint64
+	// Outages counts the times a failed dial marked the server down, and
+	// Probes the connects made to find it back (see [Pool.Acquire]).
+	Outages, Probes uint64
 }
 
 // Stat returns a snapshot of p's counters.
@@ -91,6 +95,8 @@ func (p *Pool) Stat() Stat {
 		HeartbeatFailures:    p.c.heartbeatFailures.Load(),
 		Destroyed:            p.c.destroyed.Load(),
 		Hijacked:             p.c.hijacked.Load(),
+		Outages:              p.c.outages.Load(),
+		Probes:               p.c.probes.Load(),
 	}
 	p.c.evictMu.Lock()
 	s.Evictions = maps.Clone(p.c.evictions)
@@ -113,12 +119,12 @@ func (s Stat) TotalEvictions() uint64 {
 // String formats s on one line for logs.
 func (s Stat) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "conns acquired=%d idle=%d constructing=%d total=%d max=%d; acquires=%d empty=%d canceled=%d; dials=%d errors=%d refill=%d; checks=%d rejects=%d health=%d heartbeats=%d/%d failed; destroyed=%d hijacked=%d; evictions",
+	fmt.Fprintf(&b, "conns acquired=%d idle=%d constructing=%d total=%d max=%d; acquires=%d empty=%d canceled=%d; dials=%d errors=%d refill=%d; checks=%d rejects=%d health=%d heartbeats=%d/%d failed; destroyed=%d hijacked=%d; outages=%d probes=%d; evictions",
 		s.AcquiredConns, s.IdleConns, s.ConstructingConns, s.TotalConns, s.MaxConns,
 		s.AcquireCount, s.EmptyAcquireCount, s.CanceledAcquireCount,
 		s.Dials, s.DialErrors, s.RefillDials,
 		s.Checks, s.HandoutRejects, s.HealthChecks, s.Heartbeats, s.HeartbeatFailures,
-		s.Destroyed, s.Hijacked)
+		s.Destroyed, s.Hijacked, s.Outages, s.Probes)
 	keys := make([]string, 0, len(s.Evictions))
 	for k := range s.Evictions {
 		keys = append(keys, k)
