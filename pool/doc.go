@@ -40,11 +40,23 @@
 // One goroutine per pool runs every HealthCheckPeriod: it takes all idle
 // conns (puddle's AcquireAllIdle, as pgxpool does), closes the dead, expired
 // and over-idle ones with a reason, runs the optional protocol Heartbeat on
-// the others, and keeps MinIdle conns warm through the Dialer (so with its
-// backoff and per-address breaker), with a slow start after failures — one
-// dial, then 2, 4, ... while they succeed — so a server coming back from an
-// outage is not stampeded. Cancelling an Acquire never aborts a dial that
-// others may need: the conn goes to the pool (puddle's semantics).
+// the others, and keeps MinIdle conns warm through the Dialer, with a slow
+// start after failures — one dial, then 2, 4, ... while they succeed — so a
+// server coming back from an outage is not stampeded. Cancelling an Acquire
+// never aborts a dial that others may need: the conn goes to the pool
+// (puddle's semantics).
+//
+// # Outages
+//
+// A failed dial marks the server down. Until it accepts again, no caller
+// and no refill dials: one goroutine owned by the pool makes a plain TCP
+// connect every 10ms, backing off to 50ms, and an Acquire that needs a new
+// conn waits for it within its own deadline (idle conns that pass the
+// hand-out check are still handed out). The first connect that succeeds
+// lets the waiters dial: the pool finds a restarted server within about
+// 50ms, makes a handful of connects during the outage instead of one per
+// Acquire, and never refuses a caller once the server accepts again. Close
+// stops the prober.
 //
 // # Close
 //

@@ -102,11 +102,12 @@ func jitter10(d time.Duration) time.Duration {
 }
 
 // awaitServer makes an Acquire that needs a new connection wait, within its
-// ctx, until the prober finds the server back. It returns nil when the
-// caller may dial, or the error that ends the Acquire.
+// ctx, until the prober finds the server back; idle conns are still tried
+// first (the hand-out check tells the live ones). It returns nil when the
+// caller may acquire, or the error that ends the Acquire.
 func (p *Pool) awaitServer(ctx context.Context) error {
 	up, lastErr := p.downWait()
-	if up == nil {
+	if up == nil || p.p.Stat().IdleResources() > 0 {
 		return nil
 	}
 	select {
