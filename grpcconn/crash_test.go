@@ -239,3 +239,67 @@ func TestWaitForReadyRestartNeverRefused(t *testing.T) {
 		t.Errorf("%d requests executed more than once", d)
 	}
 }
+
+// TestBreakerOpensWhenEveryBackendFails: the target's breaker still does its
+// job when no backend is healthy. Three backends hold every call for 2s;
+// herz (50ms attempt timeout, breaker tripping after 3 failures counted)
+// and plain grpc-go round_robin each make 12 calls with a 300ms deadline.
+// Every call fails for both; once every backend has failed, herz's breaker
+// opens and refuses the rest at once (UNAVAILABLE wrapping
+// breaker.ErrOpen), so herz's calls take less time in all than plain
+// grpc-go's, which each wait out the caller's deadline.
+func TestBreakerOpensWhenEveryBackendFails(t *testing.T) {
+	t.Parallel()
+	var srvs []*echoServer
+	for _, n := range []string{"a", "b", "c"} {
+		s := newEchoServer(t, n)
+		s.setDelay(2 * time.Second)
+		srvs = append(srvs, s)
+	}
+	rh, ropt := resolverFor(srvs)
+	herz := herzClient(t, rh.Scheme()+":///backends", grpcconn.Config{
+		AttemptTimeout: 50 * time.Millisecond,
+		Retry:          grpcconn.RetryConfig{MaxRetries: grpcconn.NoRetries},
+		Breaker:        breaker.Config{ConsecutiveFailures: 3, OpenBase: 10 * time.Second},
+		Outlier:        grpcconn.OutlierConfig{ConsecutiveFailures: -1}, // no ejection: the breaker alone
+	}, ropt)
+	rp, popt := resolverFor(srvs)
+	plain := plainClient(t, rp.Scheme()+":///backends", "round_robin", popt)
+
+	type tally struct {
+		errs, refused int
+		took          time.Duration
+	}
+	run := func(cc grpc.ClientConnInterface, name string) tally {
+		var r tally
+		start := time.Now()
+		for i := range 12 {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			err := callUnary(ctx, cc, name, fmt.Sprintf("%s-all-%d", name, i))
+			cancel()
+			if err != nil {
+				r.errs++
+				if errors.Is(err, breaker.ErrOpen) {
+					r.refused++
+				}
+			}
+		}
+		r.took = time.Since(start)
+		return r
+	}
+	var h, p tally
+	var wg sync.WaitGroup
+	wg.Go(func() { h = run(herz, "herz") })
+	wg.Go(func() { p = run(plain, "plain") })
+	wg.Wait()
+	t.Logf("herz: %+v; plain round_robin: %+v", h, p)
+	if h.errs > p.errs {
+		t.Errorf("herz: %d errors, plain %d", h.errs, p.errs)
+	}
+	if h.refused == 0 {
+		t.Error("herz's breaker never opened although every backend failed every call")
+	}
+	if h.took >= p.took {
+		t.Errorf("herz's 12 failing calls took %v, plain grpc-go's %v: the open breaker should fail fast", h.took, p.took)
+	}
+}
