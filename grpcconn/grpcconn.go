@@ -128,12 +128,16 @@ func (o *Options) DialOptions() []grpc.DialOption { return append([]grpc.DialOpt
 // Dialer returns the herz dialer (for its Stats and PeerHealth).
 func (o *Options) Dialer() *dialer.Dialer { return o.d }
 
-// Close stops the dialer's evictor and unregisters the metric callbacks.
+// Close stops the dialer's evictor and the breaker's probes (if
+// Config.Breaker.Probe is set) and unregisters the metric callbacks.
 // Connections still open keep working. Close is idempotent.
 func (o *Options) Close() error {
 	var err error
 	o.closeOnce.Do(func() {
 		err = o.d.Close()
+		if o.breakers != nil {
+			_ = o.breakers.Close() // stops Config.Breaker.Probe's probes, if any; never fails
+		}
 		if o.unreg != nil {
 			if uerr := o.unreg(); err == nil {
 				err = uerr
