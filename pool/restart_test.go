@@ -70,7 +70,8 @@ type op struct {
 }
 
 // TestRedisRestartUnder8Workers is the pool's outage figure: a redis-server
-// of the test's own is killed and started again on the same port 1s later
+// of the test's own stalls for 500ms (DEBUG SLEEP: no pool may count that
+// against it), then is killed and started again on the same port 1s later,
 // while 8 workers per pool PING through it every 10ms (each operation with a
 // 1s deadline). herz's pool against bare puddle with a plain net.Dialer
 // (a dial per Acquire that finds no idle conn) in the same run: herz's
@@ -120,6 +121,23 @@ func TestRedisRestartUnder8Workers(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
+	// First a stall: DEBUG SLEEP 0.5 (the server answers nothing for 500ms,
+	// within the PINGs' 1s deadline, and its kernel still accepts connects).
+	admin, err := net.DialTimeout("tcp", srv.addr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stallFrom := time.Since(begin)
+	if err := testenv.RedisSend(admin, "DEBUG", "SLEEP", "0.5"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	admin.Close()
+	stallTo := time.Since(begin)
+	time.Sleep(200 * time.Millisecond) // ops started from here are the kill's
+	if n := herz.Stat().Outages; n != 0 {
+		t.Errorf("herz: the stall was taken for %d outages", n)
+	}
 	herzBefore, bareBefore := herzDials.Load()+int64(herz.Stat().Probes), bareDials.Load()
 	killed := time.Since(begin)
 	srv.kill()
@@ -132,6 +150,7 @@ func TestRedisRestartUnder8Workers(t *testing.T) {
 	herzConnects, bareConnects := herzDials.Load()+int64(herz.Stat().Probes)-herzBefore, bareDials.Load()-bareBefore
 
 	type result struct {
+		stallErrs                int
 		ops, errs, errsAfterBack int
 		firstOK                  time.Duration // after back; -1: none
 		firstErr                 error
@@ -139,6 +158,12 @@ func TestRedisRestartUnder8Workers(t *testing.T) {
 	summarize := func(name string) result {
 		r := result{firstOK: -1}
 		for _, o := range ops[name] {
+			if o.start >= stallFrom && o.start < stallTo {
+				if o.err != nil {
+					r.stallErrs++
+				}
+				continue
+			}
 			r.ops++
 			if o.err != nil {
 				r.errs++
@@ -155,6 +180,10 @@ func TestRedisRestartUnder8Workers(t *testing.T) {
 		return r
 	}
 	h, b := summarize("herz"), summarize("bare")
+	t.Logf("500ms stall (DEBUG SLEEP): herz %d errors, bare puddle %d", h.stallErrs, b.stallErrs)
+	if h.stallErrs > b.stallErrs {
+		t.Errorf("500ms stall: herz %d errors, bare puddle %d", h.stallErrs, b.stallErrs)
+	}
 	t.Logf("herz: %d ops, %d errors (%d started after the server was back), first success %v after it, %d connects from the kill on; first error: %v; %v",
 		h.ops, h.errs, h.errsAfterBack, h.firstOK, herzConnects, h.firstErr, herz.Stat())
 	t.Logf("bare puddle: %d ops, %d errors (%d started after the server was back), first success %v after it, %d connects from the kill on; first error: %v",
