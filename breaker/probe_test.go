@@ -2,6 +2,8 @@ package breaker_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -134,4 +136,53 @@ func TestCloseStopsProbes(t *testing.T) {
 		wantState(t, r, "b", breaker.StateHalfOpen) // the open interval still works
 		r.Close()                                   // idempotent
 	})
+}
+
+// TestTCPProbeFindsListenerBack: a Registry with TCPProbe, its key a real
+// 127.0.0.1 port, is closed again within a probe wait of a listener coming
+// back on that port, while a plain connect (net.Dial, the baseline) is
+// refused before and succeeds after, just as the probe says.
+func TestTCPProbeFindsListenerBack(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Skip("port reused meanwhile")
+	}
+	r := newRegistry(t, breaker.Config{Probe: breaker.TCPProbe, ProbeInterval: 10 * time.Millisecond, ProbeMaxInterval: 20 * time.Millisecond, OpenBase: time.Minute, OpenMax: time.Minute})
+	defer r.Close()
+	report(t, r, addr, 5, errBoom)
+	time.Sleep(50 * time.Millisecond) // a few refused probes
+	wantState(t, r, addr, breaker.StateOpen)
+	if err := breaker.TCPProbe(context.Background(), addr); err == nil || !strings.HasPrefix(err.Error(), "herz/breaker: probe "+addr+": ") {
+		t.Fatalf("TCPProbe to a closed port: %v", err)
+	}
+
+	l, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("plain connect to the listener: %v", err)
+	}
+	c.Close()
+	// End-to-end bound with headroom (probes every 20ms ±20%; 1s ≫ 3×).
+	if !waitState(r, addr, breaker.StateClosed, time.Second) {
+		t.Fatalf("still %v 1s after the listener came back", r.State(addr))
+	}
+}
+
+func waitState(r *breaker.Registry, key string, want breaker.State, limit time.Duration) bool {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if r.State(key) == want {
+			return true
+		}
+	}
+	return false
 }
