@@ -59,3 +59,25 @@ func ExampleDefaultClassifier() {
 	// failure
 	// ignore
 }
+
+// ExampleTCPProbe shows a Registry that finds a recovered address by
+// itself: while a key is open, a connect to it every 50ms (backing off to
+// 1s) closes the breaker as soon as the peer accepts again, instead of
+// holding callers off for the whole open interval. Close stops the probes.
+func ExampleTCPProbe() {
+	reg, err := breaker.New(breaker.Config{Probe: breaker.TCPProbe})
+	if err != nil {
+		panic(err)
+	}
+	defer reg.Close()
+
+	done, err := reg.Allow("127.0.0.1:6379")
+	if err != nil {
+		fmt.Println(err) // "herz/breaker: circuit open for 127.0.0.1:6379"
+		return
+	}
+	done(nil)
+	fmt.Println(reg.State("127.0.0.1:6379"))
+	// Output:
+	// closed
+}
