@@ -186,7 +186,7 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	}
 	start := p.rec.Now()
 	var lastReason dialer.Reason
-	var lastErr error // a dial error that marked the server down
+	var lastErr error // the last dial error
 	for range p.maxHandoutTries() {
 		if err := p.awaitServer(ctx); err != nil {
 			p.done()
@@ -194,9 +194,11 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 		}
 		res, err := p.p.Acquire(ctx)
 		if err != nil {
-			if up, _ := p.downWait(); up != nil && ctx.Err() == nil && !errors.Is(err, puddle.ErrClosedPool) {
+			if ctx.Err() == nil && !errors.Is(err, puddle.ErrClosedPool) {
+				// The dial failed, which marked the server down (unless
+				// the prober found it back since): wait for the prober.
 				lastErr = err
-				continue // the dial found the server down: wait for the prober
+				continue
 			}
 			p.done()
 			return nil, p.acquireError(ctx, err)
