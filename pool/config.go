@@ -104,6 +104,13 @@ type Config struct {
 	// no limit beyond the caller's context.
 	AcquireTimeout time.Duration
 
+	// FailFast makes Acquire fail at once, with the dial error that marked
+	// the server down, while the pool knows it is down (see [Pool.Acquire]),
+	// instead of waiting for the pool's prober within the caller's context.
+	// The prober still finds the server back, and no caller dials meanwhile.
+	// Default false: callers wait, within their deadline.
+	FailFast bool
+
 	// MeterProvider records OpenTelemetry metrics (see the package doc).
 	// Default: the global one, which records nothing until the application
 	// installs one.

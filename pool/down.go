@@ -110,6 +110,9 @@ func (p *Pool) awaitServer(ctx context.Context) error {
 	if up == nil || p.p.Stat().IdleResources() > 0 {
 		return nil
 	}
+	if p.s.FailFast {
+		return fmt.Errorf("herz/pool: %s is down, not dialing until it accepts again: %w", p.s.Addr, lastErr)
+	}
 	select {
 	case <-up:
 		return nil

@@ -165,8 +165,9 @@ func (p *Pool) maxHandoutTries() int { return p.s.MaxConns + 2 }
 // needs a new connection waits for it within ctx (and AcquireTimeout). As
 // soon as a probe connects, the waiters dial: the first success comes within
 // about 50ms of the server accepting again, and nothing is refused after it
-// does. Errors wrap ctx's error (with the dial error that marked the server
-// down), the dial error ([*dialer.DialError]) or [ErrClosed].
+// does. With Config.FailFast, such an Acquire fails at once instead. Errors
+// wrap ctx's error (with the dial error that marked the server down), the
+// dial error ([*dialer.DialError]) or [ErrClosed].
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	p.out.Add(1)
 	if p.closed.Load() {

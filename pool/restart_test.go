@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herz-go/herz/dialer"
 	"github.com/herz-go/herz/internal/testenv"
 	"github.com/herz-go/herz/pool"
 )
@@ -208,5 +210,80 @@ func TestRedisRestartUnder8Workers(t *testing.T) {
 	}
 	if b.errs == 0 {
 		t.Error("bare puddle saw no error: the restart did not bite")
+	}
+}
+
+// TestFailFastWhileDown: with Config.FailFast, Acquire on a server that
+// refuses connects fails at once with the dial error (a *dialer.DialError,
+// refused), as bare puddle with a plain net.Dialer does; herz's 8 workers
+// over 300ms make a handful of connects (the first dials and the prober's),
+// bare puddle one per Acquire.
+func TestFailFastWhileDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // refused from now on
+	var herzDials, bareDials atomic.Int64
+	herz := newHerz(t, pool.Config{Addr: addr, Dialer: newDialer(t, &herzDials, nil), MaxConns: 10, FailFast: true})
+	nd := net.Dialer{Timeout: time.Second, Control: func(string, string, syscall.RawConn) error { bareDials.Add(1); return nil }}
+	bare := newBare(t, addr, 10, nd.DialContext)
+
+	type tally struct {
+		calls, errs, refused int
+		slowest              time.Duration
+	}
+	run := func(a acquirer) tally {
+		var mu sync.Mutex
+		var r tally
+		var wg sync.WaitGroup
+		end := time.Now().Add(300 * time.Millisecond)
+		for range 8 {
+			wg.Go(func() {
+				for time.Now().Before(end) {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					start := time.Now()
+					_, _, err := a.get(ctx)
+					took := time.Since(start)
+					cancel()
+					mu.Lock()
+					r.calls++
+					r.slowest = max(r.slowest, took)
+					if err != nil {
+						r.errs++
+						var de *dialer.DialError
+						if errors.As(err, &de) && errors.Is(err, syscall.ECONNREFUSED) {
+							r.refused++
+						}
+					}
+					mu.Unlock()
+					time.Sleep(10 * time.Millisecond)
+				}
+			})
+		}
+		wg.Wait()
+		return r
+	}
+	var h, b tally
+	var wg sync.WaitGroup
+	wg.Go(func() { h = run(herz) })
+	wg.Go(func() { b = run(bare) })
+	wg.Wait()
+	hc := herzDials.Load() + int64(herz.Stat().Probes)
+	t.Logf("herz: %+v, %d connects; bare puddle: %+v, %d connects; %v", h, hc, b, bareDials.Load(), herz.Stat())
+	if h.errs != h.calls || b.errs != b.calls {
+		t.Fatalf("every Acquire should fail: herz %d/%d, bare %d/%d", h.errs, h.calls, b.errs, b.calls)
+	}
+	if h.refused != h.errs {
+		t.Errorf("herz: %d of %d errors wrap a refused *dialer.DialError", h.refused, h.errs)
+	}
+	// End-to-end bound with headroom (the first dials retry a refused
+	// connect a few times within milliseconds; waiting would take 1s).
+	if h.slowest > 500*time.Millisecond {
+		t.Errorf("herz: an Acquire took %v to fail, want it to fail fast", h.slowest)
+	}
+	if hc*4 > bareDials.Load() {
+		t.Errorf("herz made %d connects, bare puddle %d: want ≤ ¼", hc, bareDials.Load())
 	}
 }
