@@ -66,7 +66,10 @@
 // each failed probe up to ProbeMaxInterval, jittered) and closes the breaker
 // as soon as a probe succeeds. The open interval and the half-open calls
 // still apply: a probe only ends them sooner. [Registry.Close] stops the
-// probes. Rejections carry a stable message naming the key; how long the
+// probes. A caller that would rather wait than fail fast (as gRPC's
+// WaitForReady) uses [Registry.AllowWait]: within its own deadline it
+// queues behind the probe in flight and is admitted as soon as the breaker
+// lets calls through. [TCPProbe] probes host:port keys. Rejections carry a stable message naming the key; how long the
 // open interval still lasts is in [OpenError.RetryIn].
 //
 // # Cost

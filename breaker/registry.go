@@ -121,6 +121,9 @@ type entry struct {
 	spare      []change // recycled backing array for pending
 	delivering bool     // a goroutine is delivering pending
 	probing    bool     // a prober goroutine runs for e (Config.Probe)
+	// changed, if not nil, is closed (and reset to nil) at e's next state
+	// change or freed half-open probe slot: AllowWait's callers wait on it.
+	changed chan struct{}
 }
 
 // change is a queued state change.
@@ -318,6 +321,7 @@ func (e *entry) report(mode uint64, err error) {
 			e.gb.Execute(gbSuccess)
 		case Ignore:
 			e.probes-- // frees the probe slot
+			e.notifyLocked()
 		default:
 			e.gb.Execute(gbFailure)
 		}
@@ -494,6 +498,7 @@ func (cfg *Config) tripsOn(w *window) bool {
 // own mutex, from a call this package made with e.mu held: it updates e and
 // queues the change, and must not call out.
 func (e *entry) onGBStateChange(_ string, from, to gobreaker.State) {
+	e.notifyLocked()
 	now := e.r.now()
 	switch to {
 	case gobreaker.StateOpen:
@@ -701,4 +706,70 @@ func (r *Registry) Close() error {
 	r.cancel()
 	r.probers.Wait()
 	return nil
+}
+
+// notifyLocked wakes AllowWait's callers waiting on e; e.mu is held.
+func (e *entry) notifyLocked() {
+	if e.changed != nil {
+		close(e.changed)
+		e.changed = nil
+	}
+}
+
+// waitPoll bounds each wait of AllowWait between checks of the breaker, so
+// that a waiter whose key was evicted meanwhile (its entry then changes no
+// more) asks again soon.
+const waitPoll = 100 * time.Millisecond
+
+// AllowWait is [Registry.AllowTicket] for a caller that would rather wait
+// than fail fast: while the breaker for key is open, or half-open with its
+// probe slots taken, it waits within ctx and is admitted as soon as the
+// breaker lets a call through (it closes, a Config.Probe finds the peer
+// back, the open interval ends and a probe slot is free, or a probe slot
+// frees up). Waiters queue behind the probe in flight instead of being
+// refused. If ctx ends first, the error is the breaker's [*OpenError]
+// wrapped with ctx's error (both errors.Is ErrOpen and the ctx error). A
+// ctx that can never end (its Done is nil) gets AllowTicket's answer at
+// once. A closed breaker admits as AllowTicket does, with no wait.
+func (r *Registry) AllowWait(ctx context.Context, key string) (Ticket, error) {
+	t, err := r.AllowTicket(key)
+	if err == nil || ctx.Done() == nil {
+		return t, err
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		// Take the channel first, then ask again: a change after the
+		// question closes the channel, so no wake-up is lost.
+		e := r.lookup(key)
+		e.mu.Lock()
+		if e.changed == nil {
+			e.changed = make(chan struct{})
+		}
+		ch := e.changed
+		hold := e.holdUntil.Load()
+		e.mu.Unlock()
+		if t, err = r.AllowTicket(key); err == nil {
+			return t, nil
+		}
+		wait := waitPoll
+		if d := time.Duration(hold - r.now()); d > 0 && d < wait {
+			wait = d // the open interval ends: the half-open probe is due
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+		case <-ctx.Done():
+			return Ticket{}, fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+	}
 }
