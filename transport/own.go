@@ -129,7 +129,7 @@ type exchangeKey struct{}
 // ctx is for is a re-send — a retry of herz's, or net/http's own re-send on
 // a new conn after its first conn failed (GotConn was already called) —
 // so that in a whole-path blackhole its connect does not wait for SYN
-// timeouts past the window (P15). A first dial is bounded by the dialer's
+// timeouts past the window. A first dial is bounded by the dialer's
 // Timeout only.
 func dialWindow(ctx context.Context) (time.Time, bool) {
 	e, ok := ctx.Value(exchangeKey{}).(*exchange)

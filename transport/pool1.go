@@ -96,11 +96,16 @@ func (p *pool1) roundTrip(r *http.Request, addr string, start, window time.Time,
 	for tries := 0; ; tries++ {
 		c, reused, err := p.get(req.Context(), addr, start, window, retry || tries > 0)
 		if err != nil {
+			closeBody(req) // as net/http does when it gets no conn
 			return nil, err
 		}
 		resp, err := c.roundTrip(req, reused)
-		if err == errClaimed && tries < maxStaleRetries {
-			continue // herz closed it as stale before it could be lent: nothing was sent
+		if err == errClaimed {
+			if tries < maxStaleRetries {
+				continue // herz closed it as stale before it could be lent: nothing was sent
+			}
+			closeBody(req) // never handed to net/http
+			return nil, err
 		}
 		if err == nil {
 			return resp, nil
