@@ -68,6 +68,7 @@ type exchange struct {
 	retry  bool                        // a retry, not the request's first attempt
 	waits  *waitStats                  // the Transport's
 	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
+	proxy  proxyChoice                 // Config.Proxy's answer for the attempt (see Transport.proxyOf)
 	conn   atomic.Pointer[dialer.Conn] // set by GotConn
 	lease  atomic.Uint64
 	body   ownedBody    // the response body, part of the same allocation

@@ -69,15 +69,13 @@ func newPool1(t *Transport) *pool1 {
 	return &pool1{t: t, hosts: make(map[string][]*conn1)}
 }
 
-// eligible reports whether r goes through the pool rather than net/http's.
+// eligible reports whether r, which needs no proxy (the caller asked
+// Config.Proxy once for the request), goes through the pool rather than
+// net/http's.
 func (p *pool1) eligible(r *http.Request) bool {
 	s := &p.t.s
-	if r.URL.Scheme != "http" || p.t.h2c != nil || s.AttemptTimeout > 0 || s.MaxConnsPerHost > 0 ||
-		r.URL.Host == "" || httptrace.ContextClientTrace(r.Context()) != nil {
-		return false
-	}
-	u, err := s.Proxy(r)
-	return err == nil && u == nil
+	return r.URL.Scheme == "http" && p.t.h2c == nil && s.AttemptTimeout <= 0 && s.MaxConnsPerHost <= 0 &&
+		r.URL.Host != "" && httptrace.ContextClientTrace(r.Context()) == nil
 }
 
 // maxStaleRetries bounds the re-sends of one attempt on other conns after

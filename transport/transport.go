@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,7 +170,7 @@ func Must(cfg Config) *Transport {
 func (t *Transport) buildTransports() error {
 	s := &t.s
 	t.t1 = &http.Transport{
-		Proxy:                 s.Proxy,
+		Proxy:                 t.proxyOf, // the attempt's answer of s.Proxy
 		DialContext:           t.dialContext,
 		TLSClientConfig:       s.TLSClientConfig.Clone(), // http2 appends to NextProtos: never the caller's
 		TLSHandshakeTimeout:   s.TLSHandshakeTimeout,
@@ -422,7 +423,8 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 				limit = left
 			}
 		}
-		resp, err := t.attempt(r, peer, start, limit, windowEnd, attempt > 1)
+		px := t.proxy(r)
+		resp, err := t.attempt(r, peer, start, limit, windowEnd, attempt > 1, px)
 		bodyFailed := src != nil && src.failed.Load()
 		var outcome error // for the breaker and the host's health
 		switch {
@@ -441,8 +443,8 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		if _, ignored := outcome.(notCounted); !ignored {
 			t.d.Observe(peer, time.Since(start), outcome)
 		}
-		if err == nil {
-			t.learn(r, resp, peer)
+		if err == nil && !px.set {
+			t.learn(resp, peer)
 		}
 
 		reason, ok := t.retryable(req, resp, err, attempt, maxRetries, bodyFailed)
@@ -484,12 +486,12 @@ func (t *Transport) breaksOn(code int) bool {
 // (AttemptTimeout, or what is left of RetryWindow; 0: none) until the
 // response headers arrive, following the conn it gets (see own.go; peer is
 // peerOf(r)).
-func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d time.Duration, window time.Time, retry bool) (*http.Response, error) {
+func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d time.Duration, window time.Time, retry bool, px proxyChoice) (*http.Response, error) {
 	var rt http.RoundTripper = t.t1
 	if t.h2c != nil && r.URL.Scheme == "http" {
 		rt = t.h2c
 	}
-	if d <= 0 && t.p1.eligible(r) {
+	if d <= 0 && !px.set && t.p1.eligible(r) {
 		resp, err := t.p1.roundTrip(r, peer, start, window, retry)
 		if err != nil {
 			return nil, err // the body is closed (pool1.roundTrip)
@@ -499,6 +501,7 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 	}
 	if d <= 0 {
 		e := newExchange(r.Context(), r, nil, &t.waits, start, window, retry)
+		e.proxy = px
 		resp, err := rt.RoundTrip(e.request(r))
 		if err != nil {
 			return nil, err
@@ -509,6 +512,7 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	e := newExchange(ctx, r, cancel, &t.waits, start, window, retry)
+	e.proxy = px
 	timer := time.AfterFunc(d, func() { cancel(errAttemptTimeout) })
 	resp, err := rt.RoundTrip(e.request(r))
 	fired := !timer.Stop()
@@ -563,17 +567,42 @@ func (e *AttemptTimeoutError) Timeout() bool { return true }
 // learn feeds a Keep-Alive: timeout=N response header to the learner, for
 // direct (not proxied) requests only: through a proxy, the header describes
 // the proxy's connection, not the one herz dialed to the host.
-func (t *Transport) learn(r *http.Request, resp *http.Response, peer string) {
-	d, ok := keepAliveTimeout(resp.Header)
-	if !ok {
-		return
+func (t *Transport) learn(resp *http.Response, peer string) {
+	if d, ok := keepAliveTimeout(resp.Header); ok {
+		t.d.Learner().ObserveHint(peer, d)
 	}
-	if t.h2c == nil || r.URL.Scheme != "http" {
-		if u, err := t.s.Proxy(r); err != nil || u != nil {
-			return
-		}
+}
+
+// proxyChoice is Config.Proxy's answer for one attempt: set when it named a
+// proxy or failed. Proxy is asked once per attempt, as net/http asks it
+// once per request (a round-robin Proxy sends each request to the next
+// proxy); net/http's transport gets the same answer through the exchange
+// (proxyOf).
+type proxyChoice struct {
+	set bool
+	url *url.URL
+	err error
+}
+
+// proxy asks Config.Proxy about r, unless r goes over h2c (never proxied).
+func (t *Transport) proxy(r *http.Request) proxyChoice {
+	if t.h2c != nil && r.URL.Scheme == "http" {
+		return proxyChoice{}
 	}
-	t.d.Learner().ObserveHint(peer, d)
+	u, err := t.s.Proxy(r)
+	if u == nil && err == nil {
+		return proxyChoice{}
+	}
+	return proxyChoice{set: true, url: u, err: err}
+}
+
+// proxyOf is the Proxy of net/http's transport: the attempt's answer,
+// carried by its exchange, so that Config.Proxy is not asked again.
+func (t *Transport) proxyOf(r *http.Request) (*url.URL, error) {
+	if e, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+		return e.proxy.url, e.proxy.err
+	}
+	return t.s.Proxy(r) // not a request of RoundTrip's (cannot happen)
 }
 
 // prepareRetry takes the delay before the next retry from bo, checks it
