@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -418,7 +419,12 @@ func TestNXDOMAINIsNetHTTPsErrorAndNeverRetried(t *testing.T) {
 // errors.As), with net/http's text.
 func TestRefusedConnectIsNetHTTPsError(t *testing.T) {
 	t.Parallel()
-	target := "http://" + closedPort(t) + "/"
+	for _, scheme := range []string{"http", "https"} {
+		refusedConnectIsNetHTTPsError(t, scheme+"://"+closedPort(t)+"/")
+	}
+}
+
+func refusedConnectIsNetHTTPsError(t *testing.T, target string) {
 	var errs [2]error
 	for i, rt := range []http.RoundTripper{stdTransport(t), herzTransport(t, transport.Config{})} {
 		_, errs[i] = (&http.Client{Transport: rt}).Get(target)
@@ -582,6 +588,9 @@ func TestDefaultsRetryOnlyWhatIsInvisible(t *testing.T) {
 			return 0, err
 		}
 		resp.Body.Close()
+		if resp.Request != req {
+			t.Errorf("DELETE %s: resp.Request is not the caller's request", item)
+		}
 		return resp.StatusCode, nil
 	}
 	_, stdErr := del(std, "a")
@@ -741,5 +750,81 @@ func TestClientTimeoutBoundsStatusRetries(t *testing.T) {
 		if n := hits.Load() - before; resp.StatusCode != 503 || n != 1 {
 			t.Errorf("%T: %d after %d sends, want 503 after 1", rt, resp.StatusCode, n)
 		}
+	}
+}
+
+// resetListener resets (RST) the next pending accepted connections once
+// the client's first bytes (its TLS ClientHello) arrive: a TLS handshake
+// that fails on a fresh, verified connection.
+type resetListener struct {
+	net.Listener
+	pending atomic.Int64
+}
+
+func (l *resetListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if l.pending.Add(-1) >= 0 {
+		return &resetOnRead{c.(*net.TCPConn)}, nil
+	}
+	l.pending.Store(0)
+	return c, nil
+}
+
+type resetOnRead struct{ *net.TCPConn }
+
+func (c *resetOnRead) Read(p []byte) (int, error) {
+	c.TCPConn.Read(p)
+	c.SetLinger(0)
+	c.Close()
+	return 0, io.EOF
+}
+
+// TestFailedTLSHandshakeIsANothingWrittenRetry: a TLS handshake reset on a
+// connection herz dialed means nothing of the request was written: herz
+// re-sends even a POST (its body replayed through GetBody), executed once,
+// where net/http gives the caller the reset.
+func TestFailedTLSHandshakeIsANothingWrittenRetry(t *testing.T) {
+	t.Parallel()
+	var execs atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		execs.Add(1)
+		io.Copy(io.Discard, r.Body)
+	}))
+	ln := &resetListener{Listener: srv.Listener}
+	srv.Listener = ln
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	std := srv.Client().Transport.(*http.Transport).Clone()
+	t.Cleanup(std.CloseIdleConnections)
+	herz := herzTransport(t, transport.Config{TLSClientConfig: std.TLSClientConfig})
+	post := func(rt http.RoundTripper) (int, error) {
+		ln.pending.Store(1)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("pay once"))
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	before := execs.Load()
+	if _, err := post(std); err != nil {
+		t.Logf("std: %v", err)
+	} else {
+		t.Log("net/http: the POST succeeded (the reset came too late to fail it)")
+	}
+	stdExecs := execs.Load() - before
+	before = execs.Load()
+	if code, err := post(herz); err != nil || code != 200 {
+		t.Errorf("herz: %d, %v; want 200 after re-sending on a new connection", code, err)
+	}
+	if n := execs.Load() - before; n != 1 || n < stdExecs {
+		t.Errorf("herz: executed %d times (net/http %d), want 1", n, stdExecs)
+	}
+	if st := herz.Stats(); st.Retries["connect_failure"] != 1 {
+		t.Errorf("herz retries %v, want connect_failure 1", st.Retries)
 	}
 }

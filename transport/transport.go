@@ -449,11 +449,11 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 
 		reason, ok := t.retryable(req, resp, err, attempt, maxRetries, bodyFailed)
 		if !ok {
-			return resp, err
+			return t.result(req, resp, err)
 		}
 		next, ok := t.prepareRetry(req, resp, err, peer, reason, attempt, windowEnd, &bo)
 		if !ok {
-			return resp, err
+			return t.result(req, resp, err)
 		}
 		if next == nil {
 			// Interrupted while backing off after the response was
@@ -462,6 +462,15 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		r, src = watchBody(next)
 	}
+}
+
+// result is the attempt's result as the caller gets it: a response names
+// the caller's request (not a retry's copy), as net/http's does.
+func (t *Transport) result(req *http.Request, resp *http.Response, err error) (*http.Response, error) {
+	if resp != nil {
+		resp.Request = req
+	}
+	return resp, err
 }
 
 // requestDone counts the end of a RoundTrip call (Stats.InFlight,
@@ -504,7 +513,7 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 		e.proxy = px
 		resp, err := rt.RoundTrip(e.request(r))
 		if err != nil {
-			return nil, err
+			return nil, e.failed(err)
 		}
 		resp.Request = r
 		e.done(resp)
@@ -525,11 +534,11 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 			err = errAttemptTimeout
 		}
 		cancel(errAttemptTimeout)
-		return nil, &AttemptTimeoutError{Limit: d, Err: err}
+		return nil, &AttemptTimeoutError{Limit: d, Err: e.failed(err)}
 	}
 	if err != nil {
 		cancel(nil)
-		return nil, err
+		return nil, e.failed(err)
 	}
 	resp.Request = r
 	e.done(resp) // the attempt's context lives until the body is done
