@@ -444,9 +444,9 @@ func refusedConnectIsNetHTTPsError(t *testing.T, target string) {
 // slowServer answers /headers after 2s (or when the client goes away),
 // and /body with its headers at once and the body after 2s; it counts the
 // requests per path.
-func slowServer(t *testing.T) (*httptest.Server, *sync.Map) {
+func slowServer(t *testing.T, h2 bool) (*httptest.Server, *sync.Map) {
 	var hits sync.Map // path -> *atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := hits.LoadOrStore(r.URL.Path, new(atomic.Int64))
 		n.(*atomic.Int64).Add(1)
 		if r.URL.Path == "/body" {
@@ -461,6 +461,12 @@ func slowServer(t *testing.T) (*httptest.Server, *sync.Map) {
 			io.WriteString(w, "12345")
 		}
 	}))
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return srv, &hits
 }
@@ -472,15 +478,34 @@ func hitsOf(m *sync.Map, path string) int64 {
 	return 0
 }
 
+// pair returns net/http's and herz's transports for srv (TLS trust when it
+// is a TLS server), herz configured by cfg.
+func pair(t *testing.T, srv *httptest.Server, cfg transport.Config) (*http.Transport, *transport.Transport) {
+	std := stdTransport(t)
+	if srv.TLS != nil {
+		std.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+		cfg.TLSClientConfig = std.TLSClientConfig.Clone()
+	}
+	return std, herzTransport(t, cfg)
+}
+
 // TestResponseHeaderTimeoutBoundsTheWholeCall: ResponseHeaderTimeout=200ms
 // gives one execution and net/http's error after ~200ms, not three
-// attempts.
+// attempts, over HTTP/1.1 and HTTP/2.
 func TestResponseHeaderTimeoutBoundsTheWholeCall(t *testing.T) {
 	t.Parallel()
-	srv, hits := slowServer(t)
-	std := stdTransport(t)
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "h2"}[h2], func(t *testing.T) {
+			t.Parallel()
+			responseHeaderTimeoutBoundsTheWholeCall(t, h2)
+		})
+	}
+}
+
+func responseHeaderTimeoutBoundsTheWholeCall(t *testing.T, h2 bool) {
+	srv, hits := slowServer(t, h2)
+	std, herz := pair(t, srv, transport.Config{ResponseHeaderTimeout: 200 * time.Millisecond})
 	std.ResponseHeaderTimeout = 200 * time.Millisecond
-	herz := herzTransport(t, transport.Config{ResponseHeaderTimeout: 200 * time.Millisecond})
 	var errs [2]error
 	var execs [2]int64
 	var took [2]time.Duration
@@ -510,12 +535,20 @@ func TestResponseHeaderTimeoutBoundsTheWholeCall(t *testing.T) {
 
 // TestClientTimeoutErrorsAreNetHTTPs: http.Client.Timeout, while awaiting
 // headers and while reading the body, gives net/http's error texts (not
-// "request canceled"), and one execution.
+// "request canceled"), and one execution, over HTTP/1.1 and HTTP/2.
 func TestClientTimeoutErrorsAreNetHTTPs(t *testing.T) {
 	t.Parallel()
-	srv, hits := slowServer(t)
-	std := stdTransport(t)
-	herz := herzTransport(t, transport.Config{})
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "h2"}[h2], func(t *testing.T) {
+			t.Parallel()
+			clientTimeoutErrorsAreNetHTTPs(t, h2)
+		})
+	}
+}
+
+func clientTimeoutErrorsAreNetHTTPs(t *testing.T, h2 bool) {
+	srv, hits := slowServer(t, h2)
+	std, herz := pair(t, srv, transport.Config{})
 	for _, path := range []string{"/headers", "/body"} {
 		var errs [2]error
 		for i, rt := range []http.RoundTripper{std, herz} {
