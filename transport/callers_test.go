@@ -861,3 +861,36 @@ func TestFailedTLSHandshakeIsANothingWrittenRetry(t *testing.T) {
 		t.Errorf("herz retries %v, want connect_failure 1", st.Retries)
 	}
 }
+
+// TestRetriesStayInHerzsPool: a retried plain-HTTP/1.1 request is re-sent on
+// the connection its first attempt used (herz's own pool), not on a second
+// connection of net/http's pool: one dial for both attempts, as net/http
+// makes for two requests.
+func TestRetriesStayInHerzsPool(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1)%2 == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	std := stdTransport(t)
+	var stdConns atomic.Int64
+	std.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		stdConns.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	herz := herzTransport(t, transport.Config{Retry: transport.RetryConfig{RetryStatus: transport.RetryUnavailable}})
+	// net/http: the 503 and the caller's own second request.
+	for range 2 {
+		get(std, http.MethodGet, srv.URL, 5*time.Second)
+	}
+	if code, err := get(herz, http.MethodGet, srv.URL, 5*time.Second); err != nil || code != 200 {
+		t.Fatalf("herz: %d, %v; want 200 after the retry", code, err)
+	}
+	if st := herz.Stats(); st.Dials > uint64(stdConns.Load()) || st.Retries["status_503"] != 1 {
+		t.Errorf("herz dialed %d conns for a retried request (net/http %d for two requests): %v", st.Dials, stdConns.Load(), st)
+	}
+}

@@ -500,13 +500,8 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 	if t.h2c != nil && r.URL.Scheme == "http" {
 		rt = t.h2c
 	}
-	if d <= 0 && !px.set && t.p1.eligible(r) {
-		resp, err := t.p1.roundTrip(r, peer, start, window, retry)
-		if err != nil {
-			return nil, err // the body is closed (pool1.roundTrip)
-		}
-		resp.Request = r
-		return resp, nil
+	if !px.set && (d <= 0 || r.Cancel == nil) && t.p1.eligible(r) {
+		return t.ownAttempt(r, peer, start, d, window, retry)
 	}
 	if d <= 0 {
 		e := newExchange(r.Context(), r, nil, &t.waits, start, window, retry)
@@ -542,6 +537,38 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 	}
 	resp.Request = r
 	e.done(resp) // the attempt's context lives until the body is done
+	return resp, nil
+}
+
+// ownAttempt sends r once through herz's own HTTP/1.1 pool, bounded by d
+// (what is left of RetryWindow for a retry; 0: none) until the response
+// headers arrive. The bound is the request's legacy Cancel channel (r has
+// none), which net/http watches until the response is done, so that no
+// context of herz's has to live as long as the body: a retry stays on the
+// conns of the pool its first attempt used.
+func (t *Transport) ownAttempt(r *http.Request, peer string, start time.Time, d time.Duration, window time.Time, retry bool) (*http.Response, error) {
+	var timer *time.Timer
+	if d > 0 {
+		cancel := make(chan struct{})
+		c := *r
+		c.Cancel = cancel
+		r = &c
+		timer = time.AfterFunc(d, func() { close(cancel) })
+	}
+	resp, err := t.p1.roundTrip(r, peer, start, window, retry)
+	if timer != nil && !timer.Stop() {
+		// As in attempt: the timer fired, whether or not the headers made
+		// it in time.
+		if err == nil {
+			resp.Body.Close()
+			err = errAttemptTimeout
+		}
+		return nil, &AttemptTimeoutError{Limit: d, Err: err}
+	}
+	if err != nil {
+		return nil, err // the body is closed (pool1.roundTrip)
+	}
+	resp.Request = r
 	return resp, nil
 }
 
