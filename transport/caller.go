@@ -131,7 +131,7 @@ func headerTimeout(err error) bool {
 // peerCaused reports whether a failed attempt says something about the
 // host, for its breaker and health: connect timeouts and resets, resets
 // and EOFs on the connection, herz's attempt timeouts, TLS handshake
-// timeouts. Not: the caller's cancellation or deadline (checked before),
+// failures, an HTTP/2 connection its PINGs found dead. Not: the caller's cancellation or deadline (checked before),
 // its body source (bodyFailed), a DNS answer, a refused connect (it fails
 // in microseconds by itself; an open breaker would only keep failing
 // requests after a restarted server is back, where net/http would not), a
@@ -164,9 +164,20 @@ func peerCaused(err error, bodyFailed bool) bool {
 		return true // timeouts, resets, unreachable, failed verification
 	}
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() ||
+	return errors.As(err, &ne) && ne.Timeout() || h2ConnLost(err) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// h2ConnLost reports whether err is HTTP/2's "client connection lost"
+// (unexported): its PING health check found the connection dead.
+func h2ConnLost(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "http2: client connection lost" {
+			return true
+		}
+	}
+	return false
 }
 
 // wellFormed reports whether net/http's Transport would send r rather
