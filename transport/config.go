@@ -96,12 +96,13 @@ type Config struct {
 	// Dialer.MaxLifetime to different values is an error.
 	MaxLifetime time.Duration
 
-	// Retry configures request retries (zero value: on, 2 retries).
+	// Retry configures request retries (zero value: on, 2 retries, of
+	// what is provably safe only; see RetryConfig).
 	Retry RetryConfig
 	// Budget bounds the retries across all requests of this Transport.
 	Budget BudgetConfig
 	// RetryWindow bounds how long retries may extend a request, so that the
-	// caller has its answer within it even in a whole-path blackhole (P15):
+	// caller has its answer within it even in a whole-path blackhole:
 	// a retry starts only while its backoff ends inside the window counted
 	// from the request's first attempt, and a retry of an idempotent request
 	// gets no more than what is left of the window to receive its response
@@ -118,23 +119,28 @@ type Config struct {
 	// must not modify the request.
 	OnRetry func(RetryInfo)
 	// AttemptTimeout bounds each attempt (dial, write, wait) until response
-	// headers arrive, so a hung attempt of an idempotent request is retried;
+	// headers arrive, so a hung attempt of a request net/http would replay
+	// (or a PUT or DELETE under Retry.IdempotentMethods) is retried;
 	// after the headers, the body is bounded only by the request's context.
 	// Default (zero): no per-attempt limit. Negative is invalid.
 	AttemptTimeout time.Duration
 
 	// Breaker configures the per-host (host:port) request breaker. By
-	// default only failures the caller would see as errors anyway count:
-	// connect failures, resets and other transport errors, and herz's own
-	// attempt timeouts; a response is a success whatever its status unless
-	// BreakerStatuses lists it; the caller's own cancellation or deadline
-	// never counts, nor does a refused connect (it fails in microseconds by
+	// default only failures the peer caused count, failures the caller
+	// would see as errors anyway: connect timeouts and resets, resets and
+	// EOFs on the connection, herz's own attempt timeouts; a response is a
+	// success whatever its status unless BreakerStatuses lists it. Never
+	// counted: the caller's own input (an invalid request is refused before
+	// the breaker), its request body's read errors, DNS answers, its
+	// cancellation or deadline, a ResponseHeaderTimeout, a rejected
+	// certificate, or a refused connect (it fails in microseconds by
 	// itself: an open breaker would only keep failing requests after a
-	// restarted server is back, where net/http would not). Zero fields take package breaker's defaults, except the
-	// open interval: when OpenBase and OpenMax are both zero it is 200ms ×
-	// consecutive trips, capped at 600ms (±20% jitter), so that the first
-	// request after an outage ends succeeds within a second (P14) at the
-	// cost of one probe request per host about every 0.5s while it lasts.
+	// restarted server is back, where net/http would not). Zero fields take
+	// package breaker's defaults, except the open interval: when OpenBase
+	// and OpenMax are both zero it is 200ms × consecutive trips, capped at
+	// 600ms (±20% jitter), so that the first request after an outage ends
+	// succeeds within a second at the cost of one probe request per
+	// host about every 0.5s while it lasts.
 	// An open breaker fails requests at once with an error wrapping
 	// [breaker.ErrOpen].
 	//
@@ -170,9 +176,14 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 }
 
-// RetryConfig configures the retries of a [Transport]. Only requests that are
-// safe to re-send are retried (see [Transport.RoundTrip]). The zero value
-// allows 2 retries, 50ms × 2^n backoff capped at 2s with ±50% jitter, and a
+// RetryConfig configures the retries of a [Transport]. By default only
+// what is provably safe and invisible to the caller is re-sent: a request
+// of which nothing was written (a stale connection refused before its first
+// byte, a failed connect), or a request net/http itself would replay (GET,
+// HEAD, OPTIONS, TRACE, or one with an Idempotency-Key) that failed on its
+// connection; responses are never re-sent unless RetryStatus says so, and
+// PUT and DELETE only with IdempotentMethods. The zero value allows 2
+// retries, 50ms × 2^n backoff capped at 2s with ±50% jitter, and a
 // Retry-After of up to 30s.
 type RetryConfig struct {
 	// MaxRetries is the number of retries after the first attempt. Default
@@ -189,13 +200,24 @@ type RetryConfig struct {
 	// Jitter spreads each backoff uniformly over ±Jitter of it. Default 0.5;
 	// must be in [0,1].
 	Jitter float64
-	// RetryStatus, if not nil, decides which responses are retried in place
-	// of the default (502, 503, 504 and 429). It is asked only about a
-	// response to a request that is safe to re-send — idempotent, with a
-	// body that can be replayed, not canceled, attempts and budget left —
-	// so it can never make an unsafe request retryable. It must be safe for
+	// RetryStatus, if not nil, decides which responses are retried; e.g.
+	// [RetryUnavailable] (502, 503, 504, and 429 with Retry-After). Default
+	// (nil): none — the response is the server's answer, returned as it is,
+	// as net/http does. It is asked only about a response to a request that
+	// is safe to re-send — one net/http would replay (or a PUT or DELETE
+	// under IdempotentMethods), with a body that can be replayed, not
+	// canceled, attempts and budget left — so it can never make an unsafe
+	// request retryable. The server's Retry-After is honoured, within the
+	// request's deadline, RetryWindow and MaxRetryAfter. It must be safe for
 	// concurrent use and must not read or close the body.
 	RetryStatus func(resp *http.Response) bool
+	// IdempotentMethods makes PUT and DELETE (idempotent by RFC 9110 §9.2.2)
+	// re-sendable after failures in which they may have reached the server
+	// (a reset or timeout after the write) and under RetryStatus, as GET is.
+	// Default false: like net/http, herz re-sends them only when nothing of
+	// them was written; a DELETE that ran but lost its response gives the
+	// caller the error, not the 404 a re-send would get.
+	IdempotentMethods bool
 	// MaxRetryAfter caps how long a server's Retry-After is honoured: a 429
 	// or 503 asking for a longer pause (or one past the request's deadline)
 	// is returned to the caller as it is. Default 30s. Negative is invalid.

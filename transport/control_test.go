@@ -11,12 +11,13 @@ import (
 	"github.com/herz-go/herz/transport"
 )
 
-// TestWithoutRetriesSendsOnce: during a 503 storm a GET is retried by
-// default; under WithoutRetries it is sent once and its 503 returned, as
-// net/http does.
+// TestWithoutRetriesSendsOnce: during a 503 storm a GET is sent once and
+// its 503 returned by default, as net/http does; under the RetryUnavailable
+// policy it is retried, and under WithoutRetries sent once again.
 func TestWithoutRetriesSendsOnce(t *testing.T) {
 	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
-	tr := newHerz(t, srv, testenv.HTTP1, transport.Config{Retry: transport.RetryConfig{Initial: time.Millisecond, Max: 2 * time.Millisecond}})
+	def := newHerz(t, srv, testenv.HTTP1, transport.Config{Retry: transport.RetryConfig{Initial: time.Millisecond, Max: 2 * time.Millisecond}})
+	tr := newHerz(t, srv, testenv.HTTP1, transport.Config{Retry: transport.RetryConfig{Initial: time.Millisecond, Max: 2 * time.Millisecond, RetryStatus: transport.RetryUnavailable}})
 	std := stdlibFor(t, srv, testenv.HTTP1)
 	srv.SetStatus(http.StatusServiceUnavailable, "")
 	for _, tc := range []struct {
@@ -26,7 +27,8 @@ func TestWithoutRetriesSendsOnce(t *testing.T) {
 		want int
 	}{
 		{"net/http", std, context.Background(), 1},
-		{"herz", tr, context.Background(), 3},
+		{"herz default", def, context.Background(), 1},
+		{"herz RetryUnavailable", tr, context.Background(), 3},
 		{"herz WithoutRetries", tr, transport.WithoutRetries(context.Background()), 1},
 	} {
 		before := srv.Requests()
@@ -47,7 +49,7 @@ func TestOnRetryObservesEachRetry(t *testing.T) {
 	var mu sync.Mutex
 	var seen []transport.RetryInfo
 	tr := newHerz(t, srv, testenv.HTTP1, transport.Config{
-		Retry: transport.RetryConfig{Initial: time.Millisecond, Max: 2 * time.Millisecond},
+		Retry: transport.RetryConfig{Initial: time.Millisecond, Max: 2 * time.Millisecond, RetryStatus: transport.RetryUnavailable},
 		OnRetry: func(ri transport.RetryInfo) {
 			mu.Lock()
 			seen = append(seen, ri)

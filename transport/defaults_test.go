@@ -76,7 +76,7 @@ func TestDefaultBreakerLeavesHealthyPathsAlone(t *testing.T) {
 
 	for _, rt := range []http.RoundTripper{std, herz} {
 		name := map[bool]string{true: "herz", false: "net/http"}[rt == http.RoundTripper(herz)]
-		// 503s: 3 GETs (retried: 9 attempts) and 6 POSTs, well past the
+		// 503s: 3 GETs and 6 POSTs (none retried by default), well past the
 		// breaker's 5 consecutive failures were they counted.
 		for i := range 9 {
 			method := http.MethodGet

@@ -48,18 +48,22 @@
 //     is found in seconds; h2c with prior knowledge as an option. An HTTP/2
 //     connection past MaxLifetime is drained: it takes no new stream and
 //     closes when its last stream ends.
-//   - Safe retries (see [Transport.RoundTrip]) with jittered backoff,
-//     Retry-After, a retry budget, all within Config.RetryWindow (default
-//     10s) so that even in a whole-path blackhole the caller has its answer
-//     within it; retries in one layer (the dialer does not retry under
-//     them: a request makes at most 1 + MaxRetries connects).
+//   - Safe retries (see "Retry safety" below) with jittered backoff, a
+//     retry budget, all within Config.RetryWindow (default 10s) so that
+//     even in a whole-path blackhole the caller has its answer within it;
+//     retries in one layer (the dialer does not retry under them: a request
+//     makes at most 1 + MaxRetries connects). Responses are never re-sent
+//     by default: statuses are an opt-in policy (RetryConfig.RetryStatus,
+//     e.g. [RetryUnavailable] for 502, 503, 504 and 429 with Retry-After,
+//     honoured within the caller's bounds).
 //   - A per-host circuit breaker that, by default, counts only failures the
-//     caller would see as errors anyway (connect failures, resets, attempt
-//     timeouts): statuses only when listed in Config.BreakerStatuses, the
-//     caller's own cancellation or deadline never. It replaces the dialer's
-//     per-address breaker (breakers never stack), and its open interval
-//     (200ms × trips, capped at 600ms) lets the first request after an
-//     outage succeed within a second.
+//     peer caused (connect timeouts and resets, resets on the connection,
+//     attempt timeouts): statuses only when listed in
+//     Config.BreakerStatuses; the caller's own input, its upload's source,
+//     DNS answers, its cancellation or deadline never. It replaces the
+//     dialer's per-address breaker (breakers never stack), and its open
+//     interval (200ms × trips, capped at 600ms) lets the first request
+//     after an outage succeed within a second.
 //   - An idle pool per host that keeps the connections its recent peak of
 //     concurrent requests used (Config.MaxIdleConnsPerHost defaults to
 //     MaxIdleConns, 100, not net/http's 2), so steady concurrency does not
@@ -79,18 +83,41 @@
 //     pgxpool's Stat (in flight, waits for a connection, breaker rejects,
 //     limits), and OpenTelemetry metrics through Config.MeterProvider.
 //
+// # What callers observe
+//
+// What a caller sees is what net/http would have shown it: a request
+// net/http refuses (an invalid header, method or URL, an unsupported
+// scheme) is refused by net/http itself, with its error, before anything
+// is dialed, retried or counted; a failed connect returns the error
+// net.Dialer gave (the *net.OpError, or the *net.DNSError of an NXDOMAIN,
+// inside http.Client's *url.Error), not herz's dialer error; a timeout the
+// caller configured (ResponseHeaderTimeout, Client.Timeout, the context)
+// bounds the whole call, retries included, with net/http's error texts;
+// the request body is closed on every path. herz's own errors are those it
+// decided: an open breaker (wrapping [breaker.ErrOpen]), [ErrClosed],
+// [AttemptTimeoutError]. Why herz retried is in [Stats], Config.OnRetry
+// and the herz.retries metric.
+//
 // # Retry safety
 //
-// A request whose bytes may have reached the server is never re-sent unless
-// it is idempotent. Retries whose safety does not depend on the method:
-// the dialer refused a stale connection before writing (stale_conn), no
-// connection could be made (connect_failure), HTTP/2 REFUSED_STREAM
-// (refused_stream) or a GOAWAY above the stream (goaway). Idempotent
-// requests (GET HEAD OPTIONS TRACE PUT DELETE, or an Idempotency-Key /
-// X-Idempotency-Key header) are also retried after other transport errors
-// (idempotent_error, attempt_timeout) and on 502, 503, 504 and 429
-// (status_NNN). Each retry is counted by that reason in [Stats.Retries] and
-// the herz.retries metric.
+// By default herz re-sends only what is provably safe and invisible to the
+// caller. Whatever the method: the dialer refused a stale connection
+// before writing (stale_conn), no connection could be made (a refused or
+// failed connect, not an NXDOMAIN; connect_failure), HTTP/2 REFUSED_STREAM
+// (refused_stream) or a GOAWAY above the stream (goaway); a body is
+// replayed through GetBody. A request net/http itself would replay (GET,
+// HEAD, OPTIONS, TRACE, or one with an Idempotency-Key or
+// X-Idempotency-Key header) is also re-sent after other failures of its
+// connection before a response (idempotent_error) and after an attempt
+// timeout the caller configured (attempt_timeout). Never re-sent: a
+// request whose upload source failed, one that timed out on
+// ResponseHeaderTimeout, one the caller canceled, and by default any
+// response, PUT or DELETE after their bytes may have reached the server
+// (a DELETE that ran but lost its response gives its error, as with
+// net/http, not the 404 of a re-send). Opt in with RetryConfig.RetryStatus
+// (statuses, status_NNN) and RetryConfig.IdempotentMethods (PUT, DELETE).
+// Each retry is counted by its reason in [Stats.Retries] and the
+// herz.retries metric.
 //
 // # Metrics
 //

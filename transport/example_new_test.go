@@ -12,8 +12,9 @@ import (
 )
 
 // A Transport of its own for one client: the server's first answer is a
-// 503 with Retry-After: 0, which herz retries (a GET is idempotent); the
-// caller sees the 200, and Stats says why it was retried.
+// 503 with Retry-After: 0, which herz retries under the RetryUnavailable
+// policy the client opted into (a GET is safe to re-send); the caller sees
+// the 200, and Stats says why it was retried.
 func ExampleNew() {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +28,8 @@ func ExampleNew() {
 	defer srv.Close()
 
 	tr, err := transport.New(transport.Config{
-		AttemptTimeout: 2 * time.Second, // a hung attempt of an idempotent request is retried
+		AttemptTimeout: 2 * time.Second, // a hung attempt of a GET is retried
+		Retry:          transport.RetryConfig{RetryStatus: transport.RetryUnavailable},
 	})
 	if err != nil {
 		fmt.Println(err)

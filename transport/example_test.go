@@ -87,7 +87,7 @@ func ExampleWithoutRetries() {
 	defer srv.Close()
 
 	tr := transport.Must(transport.Config{
-		Retry:   transport.RetryConfig{Initial: time.Millisecond},
+		Retry:   transport.RetryConfig{Initial: time.Millisecond, RetryStatus: transport.RetryUnavailable},
 		OnRetry: func(ri transport.RetryInfo) { fmt.Println("retry after attempt", ri.Attempt, ri.Reason) },
 	})
 	defer tr.Close()

@@ -61,7 +61,7 @@ func TestStorm503WithRetryAfter(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.String(), func(t *testing.T) {
 			srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: p})
-			tr := newHerz(t, srv, p, transport.Config{DisableBreaker: true})
+			tr := newHerz(t, srv, p, transport.Config{DisableBreaker: true, Retry: transport.RetryConfig{RetryStatus: transport.RetryUnavailable}})
 			ctx := ctx10s(t)
 
 			srv.SetStatus(http.StatusServiceUnavailable, "1")
@@ -98,7 +98,7 @@ func TestStorm503WithRetryAfter(t *testing.T) {
 // MaxRetryAfter, or past the deadline, gives the caller the 503 at once.
 func TestRetryAfterBeyondTheCapReturnsTheResponse(t *testing.T) {
 	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
-	tr := newHerz(t, srv, testenv.HTTP1, transport.Config{DisableBreaker: true, Retry: transport.RetryConfig{MaxRetryAfter: 2 * time.Second}})
+	tr := newHerz(t, srv, testenv.HTTP1, transport.Config{DisableBreaker: true, Retry: transport.RetryConfig{MaxRetryAfter: 2 * time.Second, RetryStatus: transport.RetryUnavailable}})
 	for _, ra := range []string{"120", "5"} {
 		srv.SetStatus(http.StatusServiceUnavailable, ra)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -260,7 +260,7 @@ func TestRetryBudgetBoundsRetriesInAnOutage(t *testing.T) {
 			srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
 			tr := newHerz(t, srv, testenv.HTTP1, transport.Config{
 				DisableBreaker: true,
-				Retry:          transport.RetryConfig{MaxRetries: 3, Initial: time.Millisecond, Max: 2 * time.Millisecond},
+				Retry:          transport.RetryConfig{MaxRetries: 3, Initial: time.Millisecond, Max: 2 * time.Millisecond, RetryStatus: transport.RetryUnavailable},
 				Budget:         budget,
 				Dialer:         dialer.Config{DialRetries: -1, DisableBreaker: true},
 			})

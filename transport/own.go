@@ -68,10 +68,14 @@ type exchange struct {
 	retry  bool                        // a retry, not the request's first attempt
 	waits  *waitStats                  // the Transport's
 	cancel context.CancelCauseFunc     // ends an AttemptTimeout context with the body, or nil
+	proxy  proxyChoice                 // Config.Proxy's answer for the attempt (see Transport.proxyOf)
 	conn   atomic.Pointer[dialer.Conn] // set by GotConn
-	lease  atomic.Uint64
-	body   ownedBody    // the response body, part of the same allocation
-	req    http.Request // the attempt's shallow copy of the request, too
+	// gotOther: GotConn ran with a conn herz does not track (not dialed
+	// by herz's dialer): the request may have been written on it.
+	gotOther atomic.Bool
+	lease    atomic.Uint64
+	body     ownedBody    // the response body, part of the same allocation
+	req      http.Request // the attempt's shallow copy of the request, too
 }
 
 // newExchange prepares the attempt of r in ctx.
@@ -129,7 +133,7 @@ type exchangeKey struct{}
 // ctx is for is a re-send — a retry of herz's, or net/http's own re-send on
 // a new conn after its first conn failed (GotConn was already called) —
 // so that in a whole-path blackhole its connect does not wait for SYN
-// timeouts past the window (P15). A first dial is bounded by the dialer's
+// timeouts past the window. A first dial is bounded by the dialer's
 // Timeout only.
 func dialWindow(ctx context.Context) (time.Time, bool) {
 	e, ok := ctx.Value(exchangeKey{}).(*exchange)
@@ -150,6 +154,7 @@ func (e *exchange) gotConn(info httptrace.GotConnInfo) {
 	}
 	c, ok := dialer.ConnOf(info.Conn)
 	if !ok {
+		e.gotOther.Store(true)
 		return
 	}
 	var lease dialer.Lease
@@ -166,6 +171,19 @@ func (e *exchange) gotConn(info httptrace.GotConnInfo) {
 	}
 	e.lease.Store(uint64(lease))
 	e.conn.Store(c)
+}
+
+// failed returns the error of the attempt, marked as a connect failure
+// (nothing of the request was written) when net/http never handed it a
+// connection: its GotConn, which HTTP/1 calls before writing the request
+// and HTTP/2 before opening the stream, did not run. That covers a TLS
+// handshake or a proxy's CONNECT that failed on a conn herz dialed. An
+// error of Config.Proxy itself is the caller's, not a connect failure.
+func (e *exchange) failed(err error) error {
+	if e.conn.Load() != nil || e.gotOther.Load() || e.proxy.err != nil || isConnectError(err) {
+		return err
+	}
+	return &connectError{err}
 }
 
 // release returns the attempt's conn idle; net/http has put it back in its

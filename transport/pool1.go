@@ -69,15 +69,13 @@ func newPool1(t *Transport) *pool1 {
 	return &pool1{t: t, hosts: make(map[string][]*conn1)}
 }
 
-// eligible reports whether r goes through the pool rather than net/http's.
+// eligible reports whether r, which needs no proxy (the caller asked
+// Config.Proxy once for the request), goes through the pool rather than
+// net/http's.
 func (p *pool1) eligible(r *http.Request) bool {
 	s := &p.t.s
-	if r.URL.Scheme != "http" || p.t.h2c != nil || s.AttemptTimeout > 0 || s.MaxConnsPerHost > 0 ||
-		r.URL.Host == "" || httptrace.ContextClientTrace(r.Context()) != nil {
-		return false
-	}
-	u, err := s.Proxy(r)
-	return err == nil && u == nil
+	return r.URL.Scheme == "http" && p.t.h2c == nil && s.AttemptTimeout <= 0 && s.MaxConnsPerHost <= 0 &&
+		r.URL.Host != "" && httptrace.ContextClientTrace(r.Context()) == nil
 }
 
 // maxStaleRetries bounds the re-sends of one attempt on other conns after
@@ -96,11 +94,16 @@ func (p *pool1) roundTrip(r *http.Request, addr string, start, window time.Time,
 	for tries := 0; ; tries++ {
 		c, reused, err := p.get(req.Context(), addr, start, window, retry || tries > 0)
 		if err != nil {
+			closeBody(req) // as net/http does when it gets no conn
 			return nil, err
 		}
 		resp, err := c.roundTrip(req, reused)
-		if err == errClaimed && tries < maxStaleRetries {
-			continue // herz closed it as stale before it could be lent: nothing was sent
+		if err == errClaimed {
+			if tries < maxStaleRetries {
+				continue // herz closed it as stale before it could be lent: nothing was sent
+			}
+			closeBody(req) // never handed to net/http
+			return nil, err
 		}
 		if err == nil {
 			return resp, nil

@@ -69,8 +69,14 @@ func refusedStream(err error) bool {
 // attempt) and its result (a response or an error), it says whether req may
 // be sent again and why that is safe. The first rule that matches decides.
 // req is the caller's request (its context, body and headers); maxRetries
-// is the number of retries it may have (0 under WithoutRetries).
-func (t *Transport) retryable(req *http.Request, resp *http.Response, err error, attempt, maxRetries int) (reason, bool) {
+// is the number of retries it may have (0 under WithoutRetries);
+// bodyFailed says the request body's own Read failed during the attempt.
+//
+// By default herz re-sends only what is provably safe and invisible to the
+// caller: nothing of the request was written, or a request net/http itself
+// would replay failed on its connection. Statuses and PUT/DELETE are opt-in
+// (RetryConfig.RetryStatus, RetryConfig.IdempotentMethods).
+func (t *Transport) retryable(req *http.Request, resp *http.Response, err error, attempt, maxRetries int, bodyFailed bool) (reason, bool) {
 	switch {
 	case attempt > maxRetries:
 		// Out of attempts (Config.Retry.MaxRetries; NoRetries and
@@ -89,40 +95,32 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 
 	if err == nil {
 		switch {
-		case !isIdempotent(req):
+		case t.s.Retry.RetryStatus == nil:
+			// A response is the server's answer: statuses are retried only
+			// under a policy the caller chose (a caller that retries by
+			// itself, go-retryablehttp for one, would multiply the waits).
+			return 0, false
+		case !t.replayable(req):
 			// A response means the server saw the request. A 503 to a POST may
 			// still have had side effects: the caller gets the response as it
-			// is (P10: no duplicate executions, ever). The RetryStatus hook
+			// is (no duplicate executions, ever). The RetryStatus hook
 			// is asked only below this line: it cannot make it retryable.
 			return 0, false
-		case t.s.Retry.RetryStatus != nil:
-			// The user's status policy, for a request safe to re-send.
-			if !t.s.Retry.RetryStatus(resp) {
-				return 0, false
-			}
-			return statusReason(resp.StatusCode), true
-		case resp.StatusCode == http.StatusBadGateway:
-			// A proxy or load balancer could not reach the upstream.
-			return reasonStatus502, true
-		case resp.StatusCode == http.StatusServiceUnavailable:
-			// Overloaded, restarting or draining; Retry-After says when to come back.
-			return reasonStatus503, true
-		case resp.StatusCode == http.StatusGatewayTimeout:
-			// A proxy timed out waiting for the upstream.
-			return reasonStatus504, true
-		case resp.StatusCode == http.StatusTooManyRequests:
-			// Rate limited; Retry-After says when to come back.
-			return reasonStatus429, true
+		case !t.s.Retry.RetryStatus(resp):
+			return 0, false
 		}
-		return 0, false // every other status is the server's answer
+		return statusReason(resp.StatusCode), true
 	}
 
 	var (
-		dialErr *dialer.DialError
 		certErr *tls.CertificateVerificationError
 		timeout *AttemptTimeoutError
 	)
 	switch {
+	case bodyFailed:
+		// The request body's source failed on the client: the caller's
+		// failure, which a re-send (with GetBody's copy) would not explain.
+		return 0, false
 	case errors.Is(err, ErrClosed), errors.Is(err, dialer.ErrClosed):
 		// The Transport (or its dialer) was closed: permanent.
 		return 0, false
@@ -144,11 +142,19 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		// The server's certificate was rejected: a fresh connection gets the
 		// same certificate. Not a transient failure.
 		return 0, false
-	case errors.As(err, &dialErr):
+	case dnsFailure(err):
+		// The resolver answered (NXDOMAIN, no such host): asking again
+		// gets the same answer. net/http returns it at once.
+		return 0, false
+	case headerTimeout(err):
+		// ResponseHeaderTimeout is the caller's bound on the wait for an
+		// answer: a retry would multiply it (and the executions).
+		return 0, false
+	case isConnectError(err):
 		// No connection was made (refused, reset in the handshake, failed
-		// verification, DNS): nothing was sent, so even a POST is safe. The
-		// dialer already retried the connect; this retry covers a peer that
-		// restarts on the same port.
+		// verification, a resolver timeout): nothing was sent, so even a
+		// POST is safe. The dialer did not retry under us; this retry covers
+		// a peer that restarts on the same port.
 		return reasonConnect, true
 	case refusedStream(err):
 		// RFC 9113 §8.7: REFUSED_STREAM guarantees the stream was not
@@ -160,21 +166,44 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		// processed. (A GoAwayError is a stream at or below it: handled as
 		// an ordinary error below.)
 		return reasonGoAway, true
-	case !isIdempotent(req):
-		// Bytes of a non-idempotent request may have reached the server (a
-		// reset, EOF or timeout after the write): re-sending could run it twice.
+	case !t.replayable(req):
+		// Bytes of the request may have reached the server (a reset, EOF or
+		// timeout after the write): re-sending could run it twice (a DELETE
+		// that ran but lost its response would answer 404 to the re-send).
+		// net/http does not re-send it either.
 		return 0, false
 	case errors.As(err, &timeout):
-		// Our per-attempt timer fired: the request may have run, but
-		// running an idempotent request twice is harmless by definition.
+		// Our per-attempt timer fired (Config.AttemptTimeout, the caller's
+		// opt-in): the request may have run, but it is one net/http would
+		// replay, harmless to run twice.
 		return reasonAttemptTimeout, true
 	default:
-		// Any other transport error of an idempotent request (reset, EOF,
-		// HTTP/2 GoAwayError or PING timeout): safe to send again (RFC 9110
-		// §9.2.2). net/http already re-sent it once on a reused connection
-		// when it could (transportReadFromServerError, errServerClosedIdle).
+		// Any other failure of the connection before the response headers
+		// (reset, EOF, HTTP/2 GoAwayError or PING timeout) of a request
+		// net/http itself replays (GET, HEAD, OPTIONS, TRACE, an
+		// Idempotency-Key): running it again is harmless by definition (RFC
+		// 9110 §9.2.2, or the caller's key). net/http re-sends these on a
+		// reused connection when no response byte came
+		// (transportReadFromServerError, errServerClosedIdle); herz also
+		// when the connection was new or net/http's one re-send failed.
 		return reasonIdempotentError, true
 	}
+}
+
+// RetryUnavailable is a [RetryConfig.RetryStatus] policy: it re-sends a
+// request (one safe to re-send) answered 502 Bad Gateway, 503 Service
+// Unavailable or 504 Gateway Timeout, or 429 Too Many Requests with a
+// Retry-After header, honouring Retry-After within the caller's bounds.
+// It is not the default: a caller that retries by itself would multiply
+// the waits.
+func RetryUnavailable(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	case http.StatusTooManyRequests:
+		return resp.Header.Get("Retry-After") != ""
+	}
+	return false
 }
 
 // statusReason returns the retry reason of a response with status code.
@@ -192,14 +221,19 @@ func statusReason(code int) reason {
 	return reasonStatusOther
 }
 
-// isIdempotent reports whether running req twice has the effect of running
-// it once: the idempotent methods of RFC 9110 §9.2.2, or a request carrying
-// an Idempotency-Key or X-Idempotency-Key header (even an empty one, as
-// net/http's isReplayable; golang/go#19943).
-func isIdempotent(req *http.Request) bool {
+// replayable reports whether req may be re-sent after it may have reached
+// the server: a request net/http itself replays (GET, HEAD, OPTIONS, TRACE,
+// or one carrying an Idempotency-Key or X-Idempotency-Key header, even an
+// empty one, as net/http's Request.isReplayable; golang/go#19943), and PUT
+// and DELETE when RetryConfig.IdempotentMethods opts in.
+func (t *Transport) replayable(req *http.Request) bool {
 	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
+	case http.MethodPut, http.MethodDelete:
+		if t.s.Retry.IdempotentMethods {
+			return true
+		}
 	}
 	return hasIdempotencyKey(req)
 }

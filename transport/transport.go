@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,7 +170,7 @@ func Must(cfg Config) *Transport {
 func (t *Transport) buildTransports() error {
 	s := &t.s
 	t.t1 = &http.Transport{
-		Proxy:                 s.Proxy,
+		Proxy:                 t.proxyOf, // the attempt's answer of s.Proxy
 		DialContext:           t.dialContext,
 		TLSClientConfig:       s.TLSClientConfig.Clone(), // http2 appends to NextProtos: never the caller's
 		TLSHandshakeTimeout:   s.TLSHandshakeTimeout,
@@ -254,7 +255,13 @@ func (t *Transport) dial(ctx context.Context, network, addr string) (net.Conn, e
 		ctx, cancel = context.WithDeadline(ctx, end)
 		defer cancel()
 	}
-	return t.d.DialContext(ctx, network, addr)
+	c, err := t.d.DialContext(ctx, network, addr)
+	if err != nil {
+		// Marked as herz's connect (nothing of the request was written);
+		// RoundTrip hands the caller the error inside (callerError).
+		return nil, &connectError{err}
+	}
+	return c, nil
 }
 
 // h2Config returns the HTTP/2 health checks of the Config (0 turns a
@@ -305,26 +312,49 @@ func (t *Transport) Close() error {
 // RoundTrip sends req and returns its response, like http.Transport, with
 // herz's protection around it:
 //
+//   - a request net/http would refuse (invalid header, method or URL,
+//     unsupported scheme) is refused as net/http refuses it, with its error,
+//     before anything is dialed, counted or retried;
 //   - the per-host breaker (key host:port) rejects the request at once, with
-//     an error wrapping [breaker.ErrOpen], while the host is failing;
-//   - a request that fails or gets a 502, 503, 504 or 429 is re-sent when
-//     that is safe (see [Transport] retry rules below), after a jittered
-//     backoff or the server's Retry-After, within the request's deadline and
-//     the retry budget;
+//     an error wrapping [breaker.ErrOpen], while the host is failing; only
+//     failures the peer caused count (see Config.Breaker);
+//   - a request that failed is re-sent only when that is provably safe and
+//     invisible to the caller (see the package doc's "Retry safety"), after a
+//     jittered backoff, within the request's deadline, Config.RetryWindow and
+//     the retry budget; responses are re-sent only under a status policy the
+//     caller chose (RetryConfig.RetryStatus);
 //   - Keep-Alive: timeout=N response headers teach the dialer the server's
 //     idle timeout, so connections are not reused past it.
 //
-// A request whose bytes may have reached the server is re-sent only when it
-// is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or carrying an
-// Idempotency-Key or X-Idempotency-Key header). A request with a body is
-// re-sent only when req.GetBody is set (http.NewRequest sets it for
-// bytes.Reader, bytes.Buffer and strings.Reader bodies).
+// Errors are net/http's: a failed connect gives the error net.Dialer
+// returned (a *net.OpError or *net.DNSError), a ResponseHeaderTimeout
+// net/http's timeout error after one attempt. herz's own errors are those it
+// decided: an open breaker, the closed Transport ([ErrClosed]),
+// Config.AttemptTimeout ([AttemptTimeoutError]). The request body is closed
+// on every path, as net/http does.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.roundTrip(req)
-	if err != nil && req.Cancel != nil && errors.Is(req.Context().Err(), context.DeadlineExceeded) {
-		awaitClientTimeout(req.Cancel)
+	if !wellFormed(req) {
+		// net/http refuses it with its own error value and closes the body,
+		// before dialing: the caller's mistake, never retried or counted.
+		return t.t1.RoundTrip(req)
 	}
-	return resp, err
+	resp, err := t.roundTrip(req)
+	if err != nil {
+		err = callerError(err)
+		if req.Cancel != nil {
+			if dl, ok := req.Context().Deadline(); ok && (!time.Now().Before(dl) || errors.Is(req.Context().Err(), context.DeadlineExceeded)) {
+				awaitClientTimeout(req.Cancel)
+				err = deadlineCause(err, dl)
+			}
+		}
+		return nil, err
+	}
+	if req.Cancel != nil && resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
+		if dl, ok := req.Context().Deadline(); ok {
+			resp.Body = &deadlineBody{ReadCloser: resp.Body, deadline: dl, cancel: req.Cancel}
+		}
+	}
+	return resp, nil
 }
 
 // clientTimeoutGrace bounds awaitClientTimeout.
@@ -347,10 +377,6 @@ func awaitClientTimeout(cancel <-chan struct{}) {
 }
 
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL == nil {
-		closeBody(req)
-		return nil, errors.New("herz/transport: nil Request.URL")
-	}
 	if t.closed.Load() {
 		closeBody(req)
 		return nil, ErrClosed
@@ -369,7 +395,7 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	if opts&optNoBreaker != 0 {
 		breakers = nil
 	}
-	r := req
+	r, src := watchBody(req)
 	bo := t.s.policy.Backoff() // allocates only when a retry happens
 	var windowEnd time.Time    // end of Config.RetryWindow; zero: none
 	for attempt := 1; ; attempt++ {
@@ -388,53 +414,63 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 			if t.s.RetryWindow > 0 {
 				windowEnd = start.Add(t.s.RetryWindow)
 			}
-		} else if !windowEnd.IsZero() && isIdempotent(req) {
-			// A retry ends by the window's end (P15: in a whole-path
-			// blackhole its connect would wait for SYN timeouts). Only an
-			// idempotent one: cutting a retried POST could leave the caller
-			// unsure whether it ran, where its first error was certain.
+		} else if !windowEnd.IsZero() && t.replayable(req) {
+			// A retry ends by the window's end (in a whole-path
+			// blackhole its connect would wait for SYN timeouts). Only one
+			// that may be replayed: cutting a retried POST could leave the
+			// caller unsure whether it ran, where its first error was certain.
 			if left := max(time.Until(windowEnd), time.Millisecond); limit <= 0 || left < limit {
 				limit = left
 			}
 		}
-		resp, err := t.attempt(r, peer, start, limit, windowEnd, attempt > 1)
-		outcome := err
-		if err == nil && t.breaksOn(resp.StatusCode) {
-			outcome = &breaker.StatusError{Code: resp.StatusCode}
-		}
-		if callerGaveUp(r) {
+		px := t.proxy(r)
+		resp, err := t.attempt(r, peer, start, limit, windowEnd, attempt > 1, px)
+		bodyFailed := src != nil && src.failed.Load()
+		var outcome error // for the breaker and the host's health
+		switch {
+		case callerGaveUp(r):
 			// The caller canceled or its deadline passed: that says nothing
 			// about the host, for the breaker or for its health.
-			outcome = context.Canceled
-		} else if refusedConnect(err) {
-			// A refused connect fails in microseconds by itself: an open
-			// breaker would save the caller nothing and only keep failing
-			// requests after the server is back (a restart) — worse than
-			// net/http. It still counts against the host's health.
+			outcome = notCounted{context.Canceled}
+		case err == nil && t.breaksOn(resp.StatusCode):
+			outcome = &breaker.StatusError{Code: resp.StatusCode}
+		case err != nil && !peerCaused(err, bodyFailed):
 			outcome = notCounted{err}
+		default:
+			outcome = err
 		}
 		ticket.Done(outcome)
-		if outcome == nil || !errors.Is(outcome, context.Canceled) {
+		if _, ignored := outcome.(notCounted); !ignored {
 			t.d.Observe(peer, time.Since(start), outcome)
 		}
-		if err == nil {
-			t.learn(r, resp, peer)
+		if err == nil && !px.set {
+			t.learn(resp, peer)
 		}
 
-		reason, ok := t.retryable(req, resp, err, attempt, maxRetries)
+		reason, ok := t.retryable(req, resp, err, attempt, maxRetries, bodyFailed)
 		if !ok {
-			return resp, err
+			return t.result(req, resp, err)
 		}
 		next, ok := t.prepareRetry(req, resp, err, peer, reason, attempt, windowEnd, &bo)
 		if !ok {
-			return resp, err
+			return t.result(req, resp, err)
 		}
 		if next == nil {
-			// Interrupted while backing off after the response was discarded.
-			return nil, fmt.Errorf("herz/transport: %s %s: retry interrupted: %w", req.Method, peer, context.Cause(req.Context()))
+			// Interrupted while backing off after the response was
+			// discarded: the caller's cancellation, as net/http reports it.
+			return nil, context.Cause(req.Context())
 		}
-		r = next
+		r, src = watchBody(next)
 	}
+}
+
+// result is the attempt's result as the caller gets it: a response names
+// the caller's request (not a retry's copy), as net/http's does.
+func (t *Transport) result(req *http.Request, resp *http.Response, err error) (*http.Response, error) {
+	if resp != nil {
+		resp.Request = req
+	}
+	return resp, err
 }
 
 // requestDone counts the end of a RoundTrip call (Stats.InFlight,
@@ -459,24 +495,20 @@ func (t *Transport) breaksOn(code int) bool {
 // (AttemptTimeout, or what is left of RetryWindow; 0: none) until the
 // response headers arrive, following the conn it gets (see own.go; peer is
 // peerOf(r)).
-func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d time.Duration, window time.Time, retry bool) (*http.Response, error) {
+func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d time.Duration, window time.Time, retry bool, px proxyChoice) (*http.Response, error) {
 	var rt http.RoundTripper = t.t1
 	if t.h2c != nil && r.URL.Scheme == "http" {
 		rt = t.h2c
 	}
-	if d <= 0 && t.p1.eligible(r) {
-		resp, err := t.p1.roundTrip(r, peer, start, window, retry)
-		if err != nil {
-			return nil, err
-		}
-		resp.Request = r
-		return resp, nil
+	if !px.set && (d <= 0 || r.Cancel == nil) && t.p1.eligible(r) {
+		return t.ownAttempt(r, peer, start, d, window, retry)
 	}
 	if d <= 0 {
 		e := newExchange(r.Context(), r, nil, &t.waits, start, window, retry)
+		e.proxy = px
 		resp, err := rt.RoundTrip(e.request(r))
 		if err != nil {
-			return nil, err
+			return nil, e.failed(err)
 		}
 		resp.Request = r
 		e.done(resp)
@@ -484,6 +516,7 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	e := newExchange(ctx, r, cancel, &t.waits, start, window, retry)
+	e.proxy = px
 	timer := time.AfterFunc(d, func() { cancel(errAttemptTimeout) })
 	resp, err := rt.RoundTrip(e.request(r))
 	fired := !timer.Stop()
@@ -496,14 +529,46 @@ func (t *Transport) attempt(r *http.Request, peer string, start time.Time, d tim
 			err = errAttemptTimeout
 		}
 		cancel(errAttemptTimeout)
-		return nil, &AttemptTimeoutError{Limit: d, Err: err}
+		return nil, &AttemptTimeoutError{Limit: d, Err: e.failed(err)}
 	}
 	if err != nil {
 		cancel(nil)
-		return nil, err
+		return nil, e.failed(err)
 	}
 	resp.Request = r
 	e.done(resp) // the attempt's context lives until the body is done
+	return resp, nil
+}
+
+// ownAttempt sends r once through herz's own HTTP/1.1 pool, bounded by d
+// (what is left of RetryWindow for a retry; 0: none) until the response
+// headers arrive. The bound is the request's legacy Cancel channel (r has
+// none), which net/http watches until the response is done, so that no
+// context of herz's has to live as long as the body: a retry stays on the
+// conns of the pool its first attempt used.
+func (t *Transport) ownAttempt(r *http.Request, peer string, start time.Time, d time.Duration, window time.Time, retry bool) (*http.Response, error) {
+	var timer *time.Timer
+	if d > 0 {
+		cancel := make(chan struct{})
+		c := *r
+		c.Cancel = cancel
+		r = &c
+		timer = time.AfterFunc(d, func() { close(cancel) })
+	}
+	resp, err := t.p1.roundTrip(r, peer, start, window, retry)
+	if timer != nil && !timer.Stop() {
+		// As in attempt: the timer fired, whether or not the headers made
+		// it in time.
+		if err == nil {
+			resp.Body.Close()
+			err = errAttemptTimeout
+		}
+		return nil, &AttemptTimeoutError{Limit: d, Err: err}
+	}
+	if err != nil {
+		return nil, err // the body is closed (pool1.roundTrip)
+	}
+	resp.Request = r
 	return resp, nil
 }
 
@@ -538,17 +603,42 @@ func (e *AttemptTimeoutError) Timeout() bool { return true }
 // learn feeds a Keep-Alive: timeout=N response header to the learner, for
 // direct (not proxied) requests only: through a proxy, the header describes
 // the proxy's connection, not the one herz dialed to the host.
-func (t *Transport) learn(r *http.Request, resp *http.Response, peer string) {
-	d, ok := keepAliveTimeout(resp.Header)
-	if !ok {
-		return
+func (t *Transport) learn(resp *http.Response, peer string) {
+	if d, ok := keepAliveTimeout(resp.Header); ok {
+		t.d.Learner().ObserveHint(peer, d)
 	}
-	if t.h2c == nil || r.URL.Scheme != "http" {
-		if u, err := t.s.Proxy(r); err != nil || u != nil {
-			return
-		}
+}
+
+// proxyChoice is Config.Proxy's answer for one attempt: set when it named a
+// proxy or failed. Proxy is asked once per attempt, as net/http asks it
+// once per request (a round-robin Proxy sends each request to the next
+// proxy); net/http's transport gets the same answer through the exchange
+// (proxyOf).
+type proxyChoice struct {
+	set bool
+	url *url.URL
+	err error
+}
+
+// proxy asks Config.Proxy about r, unless r goes over h2c (never proxied).
+func (t *Transport) proxy(r *http.Request) proxyChoice {
+	if t.h2c != nil && r.URL.Scheme == "http" {
+		return proxyChoice{}
 	}
-	t.d.Learner().ObserveHint(peer, d)
+	u, err := t.s.Proxy(r)
+	if u == nil && err == nil {
+		return proxyChoice{}
+	}
+	return proxyChoice{set: true, url: u, err: err}
+}
+
+// proxyOf is the Proxy of net/http's transport: the attempt's answer,
+// carried by its exchange, so that Config.Proxy is not asked again.
+func (t *Transport) proxyOf(r *http.Request) (*url.URL, error) {
+	if e, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+		return e.proxy.url, e.proxy.err
+	}
+	return t.s.Proxy(r) // not a request of RoundTrip's (cannot happen)
 }
 
 // prepareRetry takes the delay before the next retry from bo, checks it
@@ -666,13 +756,3 @@ func (notCounted) BreakerOutcome() breaker.Outcome { return breaker.Ignore }
 
 // Unwrap returns the error.
 func (e notCounted) Unwrap() error { return e.error }
-
-// refusedConnect reports whether err is a connect the peer refused
-// (nothing listens: a stopped or restarting server).
-func refusedConnect(err error) bool {
-	if err == nil {
-		return false // and no allocation for errors.As's target
-	}
-	var de *dialer.DialError
-	return errors.As(err, &de) && de.Kind == "refused"
-}
