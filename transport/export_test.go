@@ -5,3 +5,6 @@ var ParseKeepAlive = parseKeepAlive
 
 // RefusedStream exposes refusedStream to the external tests.
 var RefusedStream = refusedStream
+
+// CopyTransport exposes copyTransport to the external tests.
+var CopyTransport = copyTransport

@@ -194,12 +194,9 @@ func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, r
 	if err != nil {
 		return nil, false, err
 	}
-	if slot.c == nil {
-		// Not dialed through herz's dialer: cannot happen with t1's
-		// DialContext, but never pool a conn herz cannot follow.
-		cc.Close()
-		return nil, false, errors.New("herz/transport: internal error: pooled conn not dialed by herz")
-	}
+	// slot.c is nil when Config.Base's own DialContext made a conn that
+	// is not a herz dialer's (a unix socket...): it is pooled as net/http
+	// would, without herz's checks on it.
 	c := &conn1{p: p, addr: addr, cc: cc, dc: slot.c}
 	cc.SetStateHook(c.changed)
 	return c, false, nil
@@ -211,18 +208,20 @@ var errClaimed = &dialer.StaleError{Reason: dialer.ReasonEvicted}
 
 // roundTrip sends r on c, lent to it for the exchange.
 func (c *conn1) roundTrip(r *http.Request, reused bool) (*http.Response, error) {
-	var lease dialer.Lease
-	var ok bool
-	if reused && replayable(r) {
-		lease, ok = c.dc.LendRefusingStale()
-	} else {
-		lease, ok = c.dc.Lend()
+	if c.dc != nil {
+		var lease dialer.Lease
+		var ok bool
+		if reused && replayable(r) {
+			lease, ok = c.dc.LendRefusingStale()
+		} else {
+			lease, ok = c.dc.Lend()
+		}
+		if !ok {
+			c.close()
+			return nil, errClaimed
+		}
+		c.lease.Store(uint64(lease))
 	}
-	if !ok {
-		c.close()
-		return nil, errClaimed
-	}
-	c.lease.Store(uint64(lease))
 	c.busy.Store(true)
 	resp, err := c.cc.RoundTrip(r)
 	if err != nil {
@@ -232,7 +231,9 @@ func (c *conn1) roundTrip(r *http.Request, reused bool) (*http.Response, error) 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// resp.Body is the conn now: the caller's for good.
 		c.gone.Store(true)
-		c.dc.GiveAway()
+		if c.dc != nil {
+			c.dc.GiveAway()
+		}
 		return resp, nil
 	}
 	if cc := c.cc; resp.Body == http.NoBody && cc.Available() > 0 {
@@ -260,7 +261,7 @@ func (c *conn1) changed(cc *http.ClientConn) {
 	if cc.Available() == 0 || !c.busy.CompareAndSwap(true, false) {
 		return
 	}
-	if c.dc.Expired() || !c.dc.Return(dialer.Lease(c.lease.Load())) {
+	if c.dc != nil && (c.dc.Expired() || !c.dc.Return(dialer.Lease(c.lease.Load()))) {
 		c.close() // past its lifetime, or herz took it meanwhile
 		return
 	}

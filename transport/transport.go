@@ -168,6 +168,42 @@ func Must(cfg Config) *Transport {
 // h2c transport.
 func (t *Transport) buildTransports() error {
 	s := &t.s
+	if s.Base != nil {
+		t.t1 = t.baseTransport()
+		lendH2ForLife(t.t1)
+	} else {
+		t.buildT1()
+	}
+	// NewClientConn asks Proxy with a stand-in request for "/" of the
+	// host; herz's pool takes only requests that need no proxy, so its
+	// conns are dialed by a copy that never asks.
+	t.direct = t.t1.Clone()
+	t.direct.Proxy = nil
+	if s.H2C {
+		h2c := new(http.Protocols)
+		h2c.SetUnencryptedHTTP2(true) // and nothing else: http:// only, prior knowledge
+		t.h2c = &http.Transport{
+			Protocols: h2c,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := t.dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				if dc, ok := dialer.ConnOf(c); ok {
+					dc.LendForLife()
+				}
+				return c, nil
+			},
+			HTTP2:           t.h2Config(),
+			IdleConnTimeout: s.IdleConnTimeout,
+		}
+	}
+	return nil
+}
+
+// buildT1 sets up t1 from the Config's fields (no Config.Base).
+func (t *Transport) buildT1() {
+	s := &t.s
 	t.t1 = &http.Transport{
 		Proxy:                 s.Proxy,
 		DialContext:           t.dialContext,
@@ -202,31 +238,6 @@ func (t *Transport) buildTransports() error {
 			}
 		}
 	}
-	// NewClientConn asks Proxy with a stand-in request for "/" of the
-	// host; herz's pool takes only requests that need no proxy, so its
-	// conns are dialed by a copy that never asks.
-	t.direct = t.t1.Clone()
-	t.direct.Proxy = nil
-	if s.H2C {
-		h2c := new(http.Protocols)
-		h2c.SetUnencryptedHTTP2(true) // and nothing else: http:// only, prior knowledge
-		t.h2c = &http.Transport{
-			Protocols: h2c,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := t.dial(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				if dc, ok := dialer.ConnOf(c); ok {
-					dc.LendForLife()
-				}
-				return c, nil
-			},
-			HTTP2:           t.h2Config(),
-			IdleConnTimeout: s.IdleConnTimeout,
-		}
-	}
-	return nil
 }
 
 // dialContext dials for net/http: the conn is lent to the request it was
@@ -254,7 +265,7 @@ func (t *Transport) dial(ctx context.Context, network, addr string) (net.Conn, e
 		ctx, cancel = context.WithDeadline(ctx, end)
 		defer cancel()
 	}
-	return t.d.DialContext(ctx, network, addr)
+	return t.dialNet(ctx, network, addr)
 }
 
 // h2Config returns the HTTP/2 health checks of the Config (0 turns a
