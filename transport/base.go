@@ -67,6 +67,7 @@ func (s *settings) fromBase(b *http.Transport) {
 	s.MaxConnsPerHost = b.MaxConnsPerHost
 	s.ResponseHeaderTimeout = b.ResponseHeaderTimeout
 	s.ExpectContinueTimeout = b.ExpectContinueTimeout
+	s.h2cBase = b.Protocols != nil && b.Protocols.UnencryptedHTTP2()
 	s.userDial = b.DialContext
 	if isNetDialer(s.userDial) {
 		s.userDial = nil // herz's dialer does what it does, and more

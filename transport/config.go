@@ -264,6 +264,8 @@ type settings struct {
 	Config
 	policy     retry.Policy
 	maxRetries int
+	// h2cBase: Base's Protocols speak h2c to http:// URLs (not herz's pool).
+	h2cBase bool
 	// userDial is Base's DialContext (or Dial), nil when herz dials.
 	userDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }

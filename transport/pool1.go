@@ -42,15 +42,41 @@ type pool1 struct {
 	mu         sync.Mutex
 	hosts      map[string][]*conn1 // idle conns per host:port, most recent last
 	idle       int                 // idle conns in all hosts
+	waiters    map[string][]*wantConn
+	conns      map[string]int // conns per host:port, dialing, in use and idle (only with MaxConnsPerHost)
+	dials      map[*wantConn]context.CancelFunc
 	closed     bool
 	sweepTimer *time.Timer // closes conns idle for IdleConnTimeout (see sweep)
 	sweepArmed bool
 }
 
+// wantConn is a request waiting for a conn to its host: the first of a conn
+// another request returns meanwhile or the one dialed for it (the dial goes
+// on if the former wins, and its conn goes idle), as in net/http's pool.
+type wantConn struct {
+	addr   string
+	ready  chan struct{} // closed when c or err is set
+	c      *conn1
+	reused bool
+	err    error
+	done   atomic.Bool // claimed: served, failed, or given up
+}
+
+// deliver gives w its conn or error, if w is still waiting.
+func (w *wantConn) deliver(c *conn1, reused bool, err error) bool {
+	if !w.done.CompareAndSwap(false, true) {
+		return false
+	}
+	w.c, w.reused, w.err = c, reused, err
+	close(w.ready)
+	return true
+}
+
 // conn1 is one pooled HTTP/1.1 connection.
 type conn1 struct {
-	p     *pool1
-	addr  string
+	p       *pool1
+	addr    string
+	counted atomic.Bool // counted in pool1.conns (MaxConnsPerHost)
 	cc    *http.ClientConn
 	dc    *dialer.Conn
 	lease atomic.Uint64 // of the current hand-out
@@ -66,13 +92,14 @@ type dialSlot struct{ c *dialer.Conn }
 type dialSlotKey struct{}
 
 func newPool1(t *Transport) *pool1 {
-	return &pool1{t: t, hosts: make(map[string][]*conn1)}
+	return &pool1{t: t, hosts: make(map[string][]*conn1), waiters: make(map[string][]*wantConn),
+		conns: make(map[string]int), dials: make(map[*wantConn]context.CancelFunc)}
 }
 
 // eligible reports whether r goes through the pool rather than net/http's.
 func (p *pool1) eligible(r *http.Request) bool {
 	s := &p.t.s
-	if r.URL.Scheme != "http" || p.t.h2c != nil || s.AttemptTimeout > 0 || s.MaxConnsPerHost > 0 ||
+	if r.URL.Scheme != "http" || p.t.h2c != nil || s.AttemptTimeout > 0 || s.h2cBase ||
 		r.URL.Host == "" || httptrace.ContextClientTrace(r.Context()) != nil {
 		return false
 	}
@@ -94,7 +121,7 @@ const maxStaleRetries = 16
 func (p *pool1) roundTrip(r *http.Request, addr string, start, window time.Time, retry bool) (*http.Response, error) {
 	req := r
 	for tries := 0; ; tries++ {
-		c, reused, err := p.get(req.Context(), addr, start, window, retry || tries > 0)
+		c, reused, err := p.get(req.Context(), addr, start, window, retry || tries > 0, !replayable(req))
 		if err != nil {
 			return nil, err
 		}
@@ -159,21 +186,28 @@ func unwrapPoolError(err error) error {
 
 func typeName(err error) string { return reflect.TypeOf(err).String() }
 
-// get returns an idle conn to addr (reused) or a new one. A wait (no idle
-// conn) is counted in Stats.WaitCount. A re-send's dial is bounded by the
-// request's RetryWindow (see dialWindow).
-func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, resend bool) (*conn1, bool, error) {
+// get returns an idle conn to addr (reused) or waits for one: the first
+// of a conn another request returns meanwhile and the one dialed for it
+// (with MaxConnsPerHost reached, only the former, or a dial when a conn
+// closes). A wait is counted in Stats.WaitCount. A re-send's dial is
+// bounded by the request's RetryWindow (see dialWindow). With check (a
+// request that cannot be re-sent, so no refusal at its first write will
+// save it) an idle conn is handed out only if the dialer's idle check
+// (lifetime, learned idle deadline, idle limit, probe) passes.
+func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, resend, check bool) (*conn1, bool, error) {
 	for {
 		p.mu.Lock()
 		list := p.hosts[addr]
 		n := len(list)
 		if n == 0 {
-			p.mu.Unlock()
-			break
+			break // p.mu held
 		}
 		c := list[n-1]
 		list[n-1] = nil
 		p.hosts[addr] = list[:n-1]
+		if n == 1 && len(p.hosts) > maxEmptyHosts {
+			delete(p.hosts, addr) // no sweep may come by (IdleConnTimeout < 0): keep few empty keys
+		}
 		p.idle--
 		idleFor := time.Since(c.since)
 		p.mu.Unlock()
@@ -181,25 +215,139 @@ func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, r
 			c.close()
 			continue
 		}
+		if check && c.dc != nil {
+			if r := c.dc.CheckIdle(); r != dialer.ReasonNone {
+				c.dc.CloseFor(r)
+				c.close()
+				continue
+			}
+		}
 		return c, true, nil
 	}
-	if resend && !window.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, window)
-		defer cancel()
+	// p.mu is held: no idle conn.
+	w := &wantConn{addr: addr, ready: make(chan struct{})}
+	p.waiters[addr] = append(p.waiters[addr], w)
+	dial := true
+	if max := p.t.s.MaxConnsPerHost; max > 0 {
+		if p.conns[addr] >= max {
+			dial = false // a conn closing starts a dial for the first waiter (connDone)
+		} else {
+			p.conns[addr]++
+		}
 	}
-	slot := &dialSlot{}
-	cc, err := p.t.direct.NewClientConn(context.WithValue(ctx, dialSlotKey{}, slot), "http", addr)
+	if dial {
+		p.startDialLocked(ctx, w, resend, window)
+	}
+	p.mu.Unlock()
+	select {
+	case <-w.ready:
+	case <-ctx.Done():
+		if w.deliver(nil, false, nil) {
+			p.removeWaiter(w)
+			p.t.waits.add(time.Since(start))
+			return nil, false, context.Cause(ctx) // as net/http; the dial goes on for the pool
+		}
+		<-w.ready // served meanwhile
+	}
 	p.t.waits.add(time.Since(start))
+	return w.c, w.reused, w.err
+}
+
+// maxEmptyHosts bounds the host keys get leaves with no idle conn (the
+// sweep removes them when IdleConnTimeout is set).
+const maxEmptyHosts = 64
+
+// startDialLocked dials a conn for w, counted in p.conns already when
+// MaxConnsPerHost is set. The dial is not canceled with w's request (its
+// conn then goes idle, as in net/http), only by the pool's close or the
+// dialer's timeout; a re-send's dial ends by the RetryWindow. p.mu is held.
+func (p *pool1) startDialLocked(ctx context.Context, w *wantConn, resend bool, window time.Time) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // ctx's values: the exchange for dialWindow
+	if resend && !window.IsZero() {
+		dctx, cancel = context.WithDeadline(dctx, window)
+	}
+	p.dials[w] = cancel
+	go p.dial(dctx, w)
+}
+
+// dial makes the conn for w and delivers it, or puts it idle when w was
+// served meanwhile or gave up.
+func (p *pool1) dial(ctx context.Context, w *wantConn) {
+	slot := &dialSlot{}
+	cc, err := p.t.direct.NewClientConn(context.WithValue(ctx, dialSlotKey{}, slot), "http", w.addr)
+	p.mu.Lock()
+	if cancel, ok := p.dials[w]; ok {
+		delete(p.dials, w)
+		cancel()
+	}
+	p.mu.Unlock()
 	if err != nil {
-		return nil, false, err
+		p.connDone(w.addr)
+		if w.deliver(nil, false, err) {
+			p.removeWaiter(w)
+		}
+		return
 	}
 	// slot.c is nil when Config.Base's own DialContext made a conn that
 	// is not a herz dialer's (a unix socket...): it is pooled as net/http
 	// would, without herz's checks on it.
-	c := &conn1{p: p, addr: addr, cc: cc, dc: slot.c}
+	c := &conn1{p: p, addr: w.addr, cc: cc, dc: slot.c}
+	c.counted.Store(p.t.s.MaxConnsPerHost > 0)
 	cc.SetStateHook(c.changed)
-	return c, false, nil
+	if w.deliver(c, false, nil) {
+		p.removeWaiter(w)
+		return
+	}
+	// Nobody waits for it: an unused conn, idle in the pool (or handed to
+	// another waiter).
+	if c.dc != nil {
+		if l, ok := c.dc.Lend(); !ok || !c.dc.Return(l) {
+			c.close()
+			return
+		}
+	}
+	p.put(c)
+}
+
+// removeWaiter takes w out of its host's queue.
+func (p *pool1) removeWaiter(w *wantConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.waiters[w.addr]
+	for i, x := range q {
+		if x == w {
+			q = append(q[:i], q[i+1:]...)
+			break
+		}
+	}
+	if len(q) == 0 {
+		delete(p.waiters, w.addr)
+	} else {
+		p.waiters[w.addr] = q
+	}
+}
+
+// connDone uncounts a conn to addr that closed or failed to dial
+// (MaxConnsPerHost), and dials for the first request waiting for a slot.
+func (p *pool1) connDone(addr string) {
+	if p.t.s.MaxConnsPerHost <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns[addr]--; p.conns[addr] <= 0 {
+		delete(p.conns, addr)
+	}
+	if p.closed {
+		return
+	}
+	for _, w := range p.waiters[addr] {
+		if _, dialing := p.dials[w]; !dialing && !w.done.Load() {
+			p.conns[addr]++
+			p.startDialLocked(context.Background(), w, false, time.Time{})
+			return
+		}
+	}
 }
 
 // errClaimed: herz's evictor closed an idle conn as stale between the pool
@@ -234,6 +382,7 @@ func (c *conn1) roundTrip(r *http.Request, reused bool) (*http.Response, error) 
 		if c.dc != nil {
 			c.dc.GiveAway()
 		}
+		c.uncount() // the caller's now, as net/http's hijacked conns
 		return resp, nil
 	}
 	if cc := c.cc; resp.Body == http.NoBody && cc.Available() > 0 {
@@ -256,6 +405,7 @@ func (c *conn1) changed(cc *http.ClientConn) {
 		// Closed while idle (by the server, or by herz's evictor): out of
 		// the pool at once rather than when a request would pop it.
 		c.p.remove(c)
+		c.uncount()
 		return
 	}
 	if cc.Available() == 0 || !c.busy.CompareAndSwap(true, false) {
@@ -272,11 +422,35 @@ func (c *conn1) changed(cc *http.ClientConn) {
 func (p *pool1) put(c *conn1) {
 	s := &p.t.s
 	p.mu.Lock()
+	if !p.closed {
+		for len(p.waiters[c.addr]) > 0 {
+			q := p.waiters[c.addr]
+			w := q[0]
+			q[0] = nil
+			if q = q[1:]; len(q) == 0 {
+				delete(p.waiters, c.addr)
+			} else {
+				p.waiters[c.addr] = q
+			}
+			if w.deliver(c, true, nil) {
+				p.mu.Unlock()
+				return
+			}
+		}
+	}
 	list := p.hosts[c.addr]
+	var oldest *conn1
+	if !p.closed && len(list) < s.MaxIdleConnsPerHost && s.MaxIdleConns > 0 && p.idle >= s.MaxIdleConns {
+		oldest = p.popOldestLocked() // net/http's global limit evicts the oldest idle conn
+		list = p.hosts[c.addr]
+	}
 	if p.closed || len(list) >= s.MaxIdleConnsPerHost || (s.MaxIdleConns > 0 && p.idle >= s.MaxIdleConns) {
 		p.mu.Unlock()
 		c.close()
 		return
+	}
+	if oldest != nil {
+		defer oldest.close()
 	}
 	c.since = time.Now()
 	p.hosts[c.addr] = append(list, c) // each list is oldest first
@@ -330,6 +504,28 @@ func (p *pool1) sweep() {
 	}
 }
 
+// popOldestLocked takes the idle conn idle the longest out of the pool.
+func (p *pool1) popOldestLocked() *conn1 {
+	var oldest *conn1
+	for _, list := range p.hosts {
+		if len(list) > 0 && (oldest == nil || list[0].since.Before(oldest.since)) {
+			oldest = list[0]
+		}
+	}
+	if oldest != nil {
+		list := p.hosts[oldest.addr]
+		n := copy(list, list[1:])
+		list[n] = nil
+		if n == 0 {
+			delete(p.hosts, oldest.addr)
+		} else {
+			p.hosts[oldest.addr] = list[:n]
+		}
+		p.idle--
+	}
+	return oldest
+}
+
 // remove takes the closed c out of its host's idle list, if it is there.
 func (p *pool1) remove(c *conn1) {
 	p.mu.Lock()
@@ -351,6 +547,14 @@ func (p *pool1) remove(c *conn1) {
 func (c *conn1) close() {
 	c.gone.Store(true)
 	c.cc.Close()
+	c.uncount()
+}
+
+// uncount ends c's count in its host's connections (MaxConnsPerHost), once.
+func (c *conn1) uncount() {
+	if c.counted.CompareAndSwap(true, false) {
+		c.p.connDone(c.addr)
+	}
 }
 
 // closeIdle closes every idle conn; with final, later returns close too.
@@ -359,14 +563,21 @@ func (p *pool1) closeIdle(final bool) {
 	hosts := p.hosts
 	p.hosts = make(map[string][]*conn1)
 	p.idle = 0
+	var dials []context.CancelFunc
 	if final {
 		p.closed = true
 		if p.sweepTimer != nil {
 			p.sweepTimer.Stop()
 		}
 		p.sweepArmed = false
+		for _, cancel := range p.dials {
+			dials = append(dials, cancel)
+		}
 	}
 	p.mu.Unlock()
+	for _, cancel := range dials {
+		cancel() // their conns close as they arrive (put on a closed pool)
+	}
 	for _, list := range hosts {
 		for _, c := range list {
 			c.close()

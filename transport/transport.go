@@ -179,6 +179,11 @@ func (t *Transport) buildTransports() error {
 	// conns are dialed by a copy that never asks.
 	t.direct = t.t1.Clone()
 	t.direct.Proxy = nil
+	// herz's pool enforces MaxConnsPerHost itself; net/http's count (Go
+	// 1.26) is decremented when a NewClientConn conn closes but was never
+	// incremented for it: "connCount underflow" panic
+	// (TestPoolMaxConnsPerHostWaitsCancellably).
+	t.direct.MaxConnsPerHost = 0
 	if s.H2C {
 		h2c := new(http.Protocols)
 		h2c.SetUnencryptedHTTP2(true) // and nothing else: http:// only, prior knowledge
