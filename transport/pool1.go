@@ -77,12 +77,12 @@ type conn1 struct {
 	p       *pool1
 	addr    string
 	counted atomic.Bool // counted in pool1.conns (MaxConnsPerHost)
-	cc    *http.ClientConn
-	dc    *dialer.Conn
-	lease atomic.Uint64 // of the current hand-out
-	busy  atomic.Bool   // handed out to a request, not yet returned
-	gone  atomic.Bool   // given away (101) or closed: never pooled again
-	since time.Time     // when it went idle; guarded by pool1.mu
+	cc      *http.ClientConn
+	dc      *dialer.Conn
+	lease   atomic.Uint64 // of the current hand-out
+	busy    atomic.Bool   // handed out to a request, not yet returned
+	gone    atomic.Bool   // given away (101) or closed: never pooled again
+	since   time.Time     // when it went idle; guarded by pool1.mu
 }
 
 // dialSlot is where dialContext leaves the herz conn it dialed for a
