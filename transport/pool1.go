@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"reflect"
@@ -21,21 +22,29 @@ import (
 // which conn a request gets and when a conn goes back idle:
 //
 //   - a request takes the most recently returned idle conn of its host
-//     (LIFO: the warmest, and the older ones age out), or dials one;
+//     (LIFO: the warmest, and the older ones age out), or waits for the
+//     first of a conn another request returns and one dialed for it (the
+//     dial goes on and pools its conn if it loses), as net/http's pool;
+//     MaxConnsPerHost makes it wait for a returned conn or a free slot, the
+//     wait ending with its context;
 //   - the conn is lent to the request (armed for the stale check at its
 //     first write when the conn was idle and the request can be re-sent,
-//     dialer.Conn.LendRefusingStale);
+//     dialer.Conn.LendRefusingStale; checked at the hand-out when it
+//     cannot be re-sent, dialer.Conn.CheckIdle);
 //   - the ClientConn's state hook, which net/http calls when the response
 //     is done (body read to EOF or closed, or no body), returns it idle and
-//     back to the pool.
+//     back to the pool, or to a waiting request; idle limits per host close
+//     the returned conn, the global one the oldest idle conn, as net/http.
+//
+// A caller's httptrace hooks run in net/http's order: GetConn and GotConn
+// from here, the dial's and the exchange's from net/http (PutIdleConn when
+// the ClientConn is available again).
 //
 // Knowing the conn this way, rather than following net/http's own pool
 // through httptrace's GotConn with a per-request exchange and a wrapped
 // body, costs far less per request (BenchmarkConcurrentGET). Requests that
 // need net/http's pool keep it (see pool1.eligible): HTTPS (HTTP/2 is
-// negotiated per conn), proxies, h2c, a caller's own httptrace hooks (a
-// ClientConn does not report GetConn, GotConn or PutIdleConn),
-// MaxConnsPerHost and AttemptTimeout.
+// negotiated per conn), proxies, h2c and AttemptTimeout.
 type pool1 struct {
 	t *Transport
 
@@ -78,16 +87,22 @@ type conn1 struct {
 	addr    string
 	counted atomic.Bool // counted in pool1.conns (MaxConnsPerHost)
 	cc      *http.ClientConn
-	dc      *dialer.Conn
+	nc      net.Conn      // the conn dialed (for httptrace's GotConnInfo)
+	dc      *dialer.Conn  // nc when it is a herz dialer's, else nil
+	idleAt  time.Time     // when the conn handed out last went idle; zero: not from the idle list
 	lease   atomic.Uint64 // of the current hand-out
 	busy    atomic.Bool   // handed out to a request, not yet returned
 	gone    atomic.Bool   // given away (101) or closed: never pooled again
 	since   time.Time     // when it went idle; guarded by pool1.mu
 }
 
-// dialSlot is where dialContext leaves the herz conn it dialed for a
-// NewClientConn call (found in the dial's context).
-type dialSlot struct{ c *dialer.Conn }
+// dialSlot is where dialContext leaves the conn it dialed for a
+// NewClientConn call (found in the dial's context): c when it is a herz
+// dialer's conn.
+type dialSlot struct {
+	nc net.Conn
+	c  *dialer.Conn
+}
 
 type dialSlotKey struct{}
 
@@ -100,7 +115,7 @@ func newPool1(t *Transport) *pool1 {
 func (p *pool1) eligible(r *http.Request) bool {
 	s := &p.t.s
 	if r.URL.Scheme != "http" || p.t.h2c != nil || s.AttemptTimeout > 0 || s.h2cBase ||
-		r.URL.Host == "" || httptrace.ContextClientTrace(r.Context()) != nil {
+		r.URL.Host == "" {
 		return false
 	}
 	u, err := s.Proxy(r)
@@ -121,9 +136,23 @@ const maxStaleRetries = 16
 func (p *pool1) roundTrip(r *http.Request, addr string, start, window time.Time, retry bool) (*http.Response, error) {
 	req := r
 	for tries := 0; ; tries++ {
+		trace := httptrace.ContextClientTrace(req.Context())
+		if trace != nil && trace.GetConn != nil {
+			trace.GetConn(addr)
+		}
 		c, reused, err := p.get(req.Context(), addr, start, window, retry || tries > 0, !replayable(req))
 		if err != nil {
 			return nil, err
+		}
+		if trace != nil && trace.GotConn != nil {
+			// net/http's order: GetConn, the dial's hooks, GotConn, then
+			// the ClientConn's own (writes, response) and, when the conn is
+			// available again, PutIdleConn.
+			info := httptrace.GotConnInfo{Conn: c.nc, Reused: reused}
+			if !c.idleAt.IsZero() {
+				info.WasIdle, info.IdleTime = true, time.Since(c.idleAt)
+			}
+			trace.GotConn(info)
 		}
 		resp, err := c.roundTrip(req, reused)
 		if err == errClaimed && tries < maxStaleRetries {
@@ -209,6 +238,7 @@ func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, r
 			delete(p.hosts, addr) // no sweep may come by (IdleConnTimeout < 0): keep few empty keys
 		}
 		p.idle--
+		c.idleAt = c.since
 		idleFor := time.Since(c.since)
 		p.mu.Unlock()
 		if c.cc.Err() != nil || (p.t.s.IdleConnTimeout > 0 && idleFor >= p.t.s.IdleConnTimeout) {
@@ -291,7 +321,7 @@ func (p *pool1) dial(ctx context.Context, w *wantConn) {
 	// slot.c is nil when Config.Base's own DialContext made a conn that
 	// is not a herz dialer's (a unix socket...): it is pooled as net/http
 	// would, without herz's checks on it.
-	c := &conn1{p: p, addr: w.addr, cc: cc, dc: slot.c}
+	c := &conn1{p: p, addr: w.addr, cc: cc, nc: slot.nc, dc: slot.c}
 	c.counted.Store(p.t.s.MaxConnsPerHost > 0)
 	cc.SetStateHook(c.changed)
 	if w.deliver(c, false, nil) {
@@ -432,6 +462,7 @@ func (p *pool1) put(c *conn1) {
 			} else {
 				p.waiters[c.addr] = q
 			}
+			c.idleAt = time.Time{} // handed over as it was returned: not idle (net/http's WasIdle)
 			if w.deliver(c, true, nil) {
 				p.mu.Unlock()
 				return

@@ -253,10 +253,14 @@ func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.
 	if err != nil {
 		return nil, err
 	}
+	slot, _ := ctx.Value(dialSlotKey{}).(*dialSlot)
+	if slot != nil {
+		slot.nc = c // a conn for herz's own HTTP/1.1 pool
+	}
 	if dc, ok := c.(*dialer.Conn); ok {
 		dc.Lend()
-		if slot, ok := ctx.Value(dialSlotKey{}).(*dialSlot); ok {
-			slot.c = dc // a conn for herz's own HTTP/1.1 pool
+		if slot != nil {
+			slot.c = dc
 		}
 	}
 	return c, nil
