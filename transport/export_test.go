@@ -15,3 +15,10 @@ var (
 	TypeName        = typeName
 	UnwrapPoolError = unwrapPoolError
 )
+
+// PoolHostKeys returns the number of host keys in t's HTTP/1.1 pool.
+func PoolHostKeys(t *Transport) int {
+	t.p1.mu.Lock()
+	defer t.p1.mu.Unlock()
+	return len(t.p1.hosts)
+}
