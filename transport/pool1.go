@@ -23,9 +23,8 @@ import (
 //
 //   - a request takes the most recently returned idle conn of its host
 //     (LIFO: the warmest, and the older ones age out), or waits for the
-//     first of a conn another request returns and one dialed for it, as
-//     net/http's pool (the dial goes on; unlike net/http, its conn is
-//     closed if it loses, see pool1.dial);
+//     first of a conn another request returns and one dialed for it (the
+//     dial goes on and pools its conn if it loses), as net/http's pool;
 //     MaxConnsPerHost makes it wait for a returned conn or a free slot, the
 //     wait ending with its context;
 //   - the conn is lent to the request (armed for the stale check at its
@@ -280,7 +279,7 @@ func (p *pool1) get(ctx context.Context, addr string, start, window time.Time, r
 		if w.deliver(nil, false, nil) {
 			p.removeWaiter(w)
 			p.t.waits.add(time.Since(start))
-			return nil, false, context.Cause(ctx) // as net/http (the dial goes on, bounded by the dialer)
+			return nil, false, context.Cause(ctx) // as net/http; the dial goes on for the pool
 		}
 		<-w.ready // served meanwhile
 	}
@@ -305,8 +304,8 @@ func (p *pool1) startDialLocked(ctx context.Context, w *wantConn, resend bool, w
 	go p.dial(dctx, w)
 }
 
-// dial makes the conn for w and delivers it, or closes it when w was served
-// meanwhile or gave up.
+// dial makes the conn for w and delivers it, or puts it idle when w was
+// served meanwhile or gave up.
 func (p *pool1) dial(ctx context.Context, w *wantConn) {
 	slot := &dialSlot{}
 	cc, err := p.t.direct.NewClientConn(context.WithValue(ctx, dialSlotKey{}, slot), "http", w.addr)
@@ -333,12 +332,15 @@ func (p *pool1) dial(ctx context.Context, w *wantConn) {
 		p.removeWaiter(w)
 		return
 	}
-	// Its request took a conn returned meanwhile (or gave up). net/http
-	// pools such a conn; herz closes it: pooled unused, it made the
-	// idle-close race lose requests (1–2 resets in 2000 POSTs under load,
-	// TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates; 0 when closed),
-	// for a reason not yet understood. It costs a dial in that rare case.
-	c.close()
+	// Its request took a conn returned meanwhile (or gave up): as net/http,
+	// the new conn goes idle unused (or to another waiting request).
+	if c.dc != nil {
+		if l, ok := c.dc.Lend(); !ok || !c.dc.Return(l) {
+			c.close()
+			return
+		}
+	}
+	p.put(c)
 }
 
 // removeWaiter takes w out of its host's queue.
