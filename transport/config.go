@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +29,21 @@ import (
 // zero means the default named in the comment, negative means "none" where
 // the comment says so, and is an error otherwise.
 type Config struct {
+	// Base, if set, is the *http.Transport herz is built from, for a
+	// program that configures its transport: every net/http field of it is
+	// honoured with net/http's meaning (Proxy nil: no proxy; zero limits
+	// and timeouts: net/http's, e.g. 2 idle conns per host and no idle
+	// timeout), DisableKeepAlives, DisableCompression, buffer sizes,
+	// MaxResponseHeaderBytes, ProxyConnectHeader, Protocols, TLSNextProto
+	// and HTTP2 included (herz fills in the HTTP/2 health checks HTTP2
+	// leaves zero, from the H2 fields below). Its DialContext (or Dial), if
+	// set, is the one that dials — a unix socket works — and herz pools the
+	// conns it returns; DialTLSContext, if set, dials TLS as in net/http.
+	// Base is copied by New and not modified. The fields below that have a
+	// twin in http.Transport (Proxy to DisableHTTP2) must then be zero.
+	// Default (nil): herz builds its transport from the fields below.
+	Base *http.Transport
+
 	// Proxy returns the proxy for a request, as http.Transport.Proxy.
 	// Default (nil): http.ProxyFromEnvironment. To never use a proxy, set it
 	// to [NoProxy].
@@ -269,11 +286,23 @@ type settings struct {
 	Config
 	policy     retry.Policy
 	maxRetries int
+	// h2cBase: Base's Protocols speak h2c to http:// URLs (not herz's pool).
+	h2cBase bool
+	// userDial is Base's DialContext (or Dial), nil when herz dials.
+	userDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // withDefaults validates c and returns the frozen copy a Transport keeps.
 // Errors name the field.
 func (c Config) withDefaults() (settings, error) {
+	if c.Base != nil {
+		if name, ok := c.baseTwins(); ok {
+			return settings{}, fmt.Errorf("herz/transport: Config.%s must not be set with Config.Base (Base's %s is used)", name, name)
+		}
+		if c.H2C {
+			return settings{}, errors.New("herz/transport: Config.H2C must not be set with Config.Base (set Base.Protocols' UnencryptedHTTP2)")
+		}
+	}
 	neg := func(name string, d time.Duration) error {
 		return fmt.Errorf("herz/transport: Config.%s must not be negative, got %v", name, d)
 	}
@@ -336,6 +365,9 @@ func (c Config) withDefaults() (settings, error) {
 		if s.MaxIdleConnsPerHost == 0 {
 			s.MaxIdleConnsPerHost = math.MaxInt32
 		}
+	}
+	if s.Base != nil {
+		s.fromBase(s.Base)
 	}
 	if !s.DisableBreaker {
 		// One breaker per host per layer (see Config.Breaker).

@@ -8,14 +8,13 @@
 //	}
 //
 // http.DefaultTransport stays an *http.Transport, so no library breaks
-// (many do http.DefaultTransport.(*http.Transport).Clone(); their clones
-// dial through herz too). It gives verified connects, TCP keepalive and
-// TCP_USER_TIMEOUT derived from the kernel (a blackholed HTTP/1.1
-// connection dies in seconds), jittered dial retries and a per-address dial
-// breaker, and HTTP/2 PING health checks through http.Transport.HTTP2. It
-// cannot give what needs per-request hooks: no stale-connection refusal
-// before reuse, no learned idle deadlines, no max lifetime, no request
-// retries, budget or request breaker (see [Harden]).
+// (many do http.DefaultTransport.(*http.Transport).Clone()), and its http
+// and https requests go through a herz [Transport] built from its fields
+// (registered with RegisterProtocol): everything of level 2 below. Its
+// clones dial through herz (verified connects, TCP keepalive and
+// TCP_USER_TIMEOUT derived from the kernel, jittered dial retries, a
+// per-address dial breaker, HTTP/2 PING health checks). A DialContext the
+// user set is kept and used (a unix socket works). See [Harden].
 //
 // # Level 2: the full RoundTripper, for the clients you build
 //
@@ -69,12 +68,15 @@
 //     MaxIdleConns, 100, not net/http's 2), so steady concurrency does not
 //     churn connections and TIME_WAIT sockets. Plain HTTP/1.1 requests use
 //     herz's own pool of http.ClientConns (most recently used conn first;
-//     IdleConnTimeout, MaxIdleConns and MaxIdleConnsPerHost as net/http
-//     applies them; a request that found a stale conn is re-sent on another as
-//     net/http's pool does), which knows each conn's owner without per-request
-//     bookkeeping and is faster than net/http's pool; HTTPS, proxies, h2c,
-//     MaxConnsPerHost, AttemptTimeout and requests carrying their caller's
-//     own httptrace hooks use net/http's pool.
+//     IdleConnTimeout, MaxIdleConns, MaxIdleConnsPerHost and MaxConnsPerHost
+//     as net/http applies them; a waiting request takes a conn returned
+//     meanwhile; a request that found a stale conn is re-sent on another as
+//     net/http's pool does; a caller's httptrace hooks in net/http's order),
+//     which knows each conn's owner without per-request bookkeeping and is
+//     faster than net/http's pool; HTTPS, proxies, h2c and AttemptTimeout
+//     use net/http's pool.
+//   - Built from the program's own *http.Transport with Config.Base: every
+//     net/http field of it honoured, its DialContext wrapped.
 //   - Per-request control through the context ([WithoutRetries],
 //     [WithoutBreaker]), a hook on each retry (Config.OnRetry) and a
 //     status-retry policy (RetryConfig.RetryStatus) that can never make an

@@ -2,10 +2,12 @@ package transport_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,30 +143,55 @@ func TestPoolKeepsAtMostMaxIdleConnsPerHost(t *testing.T) {
 	}
 }
 
-// TestPoolLeavesCallerTracesToNetHTTP: a request carrying the caller's own
-// httptrace hooks gets GetConn, GotConn and PutIdleConn as net/http reports
-// them (it goes through net/http's pool, which reports them).
-func TestPoolLeavesCallerTracesToNetHTTP(t *testing.T) {
-	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
-	herz := newHerz(t, srv, testenv.HTTP1, transport.Config{})
-	std := stdlibFor(t, srv, testenv.HTTP1)
-	for _, c := range []struct {
-		name string
-		rt   http.RoundTripper
-	}{{"stdlib", std}, {"herz", herz}} {
-		var got, put atomic.Int32
-		trace := &httptrace.ClientTrace{
-			GotConn:     func(httptrace.GotConnInfo) { got.Add(1) },
-			PutIdleConn: func(error) { put.Add(1) },
+// TestPoolTracedRequestsShareConnsWithHooksInNetHTTPsOrder: requests with
+// the caller's httptrace hooks go through herz's pool: traced and untraced
+// requests share one conn, and each traced request sees the hooks net/http
+// calls, in net/http's order, for a dial and for a reuse.
+func TestPoolTracedRequestsShareConnsWithHooksInNetHTTPsOrder(t *testing.T) {
+	seqs := map[string][]string{}
+	for _, name := range []string{"net/http", "herz"} {
+		srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{})
+		var rt http.RoundTripper = stdlibFor(t, srv, testenv.HTTP1)
+		if name == "herz" {
+			rt = newHerz(t, srv, testenv.HTTP1, transport.Config{})
 		}
-		for range 2 {
-			resp := roundTripCtx(t, httptrace.WithClientTrace(context.Background(), trace), c.rt, http.MethodGet, srv.URL())
+		var mu sync.Mutex
+		var seq []string
+		add := func(s string) { mu.Lock(); seq = append(seq, s); mu.Unlock() }
+		trace := &httptrace.ClientTrace{
+			GetConn:      func(string) { add("GetConn") },
+			ConnectStart: func(string, string) { add("ConnectStart") },
+			ConnectDone:  func(string, string, error) { add("ConnectDone") },
+			GotConn: func(i httptrace.GotConnInfo) {
+				add(fmt.Sprintf("GotConn(reused=%v,idle=%v)", i.Reused, i.WasIdle))
+			},
+			WroteHeaders:         func() { add("WroteHeaders") },
+			WroteRequest:         func(httptrace.WroteRequestInfo) { add("WroteRequest") },
+			GotFirstResponseByte: func() { add("GotFirstResponseByte") },
+			PutIdleConn:          func(error) { add("PutIdleConn") },
+		}
+		for i, traced := range []bool{true, false, true} {
+			ctx := context.Background()
+			if traced {
+				ctx = httptrace.WithClientTrace(ctx, trace)
+			}
+			resp := roundTripCtx(t, ctx, rt, http.MethodGet, srv.URL())
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if !waitFor(time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return !traced || seq[len(seq)-1] == "PutIdleConn" }) {
+				t.Fatalf("%s: request %d: no PutIdleConn: %v", name, i, seq)
+			}
+			add("|")
 		}
-		if !waitFor(time.Second, func() bool { return put.Load() == 2 }) || got.Load() != 2 {
-			t.Fatalf("%s: GotConn %d, PutIdleConn %d times for 2 requests; want 2 and 2", c.name, got.Load(), put.Load())
+		if n := srv.Conns(); n != 1 {
+			t.Errorf("%s: 3 requests (2 traced) took %d conns, want 1", name, n)
 		}
+		mu.Lock()
+		seqs[name] = seq
+		mu.Unlock()
+	}
+	if got, want := strings.Join(seqs["herz"], " "), strings.Join(seqs["net/http"], " "); got != want {
+		t.Errorf("hooks:\nherz:     %s\nnet/http: %s", got, want)
 	}
 }
 

@@ -169,6 +169,47 @@ func Must(cfg Config) *Transport {
 // h2c transport.
 func (t *Transport) buildTransports() error {
 	s := &t.s
+	if s.Base != nil {
+		t.t1 = t.baseTransport()
+		lendH2ForLife(t.t1)
+	} else {
+		t.buildT1()
+	}
+	// NewClientConn asks Proxy with a stand-in request for "/" of the
+	// host; herz's pool takes only requests that need no proxy, so its
+	// conns are dialed by a copy that never asks.
+	t.direct = t.t1.Clone()
+	t.direct.Proxy = nil
+	// herz's pool enforces MaxConnsPerHost itself; net/http's count (Go
+	// 1.26) is decremented when a NewClientConn conn closes but was never
+	// incremented for it: "connCount underflow" panic
+	// (TestPoolMaxConnsPerHostWaitsCancellably).
+	t.direct.MaxConnsPerHost = 0
+	if s.H2C {
+		h2c := new(http.Protocols)
+		h2c.SetUnencryptedHTTP2(true) // and nothing else: http:// only, prior knowledge
+		t.h2c = &http.Transport{
+			Protocols: h2c,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := t.dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				if dc, ok := dialer.ConnOf(c); ok {
+					dc.LendForLife()
+				}
+				return c, nil
+			},
+			HTTP2:           t.h2Config(),
+			IdleConnTimeout: s.IdleConnTimeout,
+		}
+	}
+	return nil
+}
+
+// buildT1 sets up t1 from the Config's fields (no Config.Base).
+func (t *Transport) buildT1() {
+	s := &t.s
 	t.t1 = &http.Transport{
 		Proxy:                 t.proxyOf, // the attempt's answer of s.Proxy
 		DialContext:           t.dialContext,
@@ -203,31 +244,6 @@ func (t *Transport) buildTransports() error {
 			}
 		}
 	}
-	// NewClientConn asks Proxy with a stand-in request for "/" of the
-	// host; herz's pool takes only requests that need no proxy, so its
-	// conns are dialed by a copy that never asks.
-	t.direct = t.t1.Clone()
-	t.direct.Proxy = nil
-	if s.H2C {
-		h2c := new(http.Protocols)
-		h2c.SetUnencryptedHTTP2(true) // and nothing else: http:// only, prior knowledge
-		t.h2c = &http.Transport{
-			Protocols: h2c,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := t.dial(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				if dc, ok := dialer.ConnOf(c); ok {
-					dc.LendForLife()
-				}
-				return c, nil
-			},
-			HTTP2:           t.h2Config(),
-			IdleConnTimeout: s.IdleConnTimeout,
-		}
-	}
-	return nil
 }
 
 // dialContext dials for net/http: the conn is lent to the request it was
@@ -238,10 +254,14 @@ func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.
 	if err != nil {
 		return nil, err
 	}
+	slot, _ := ctx.Value(dialSlotKey{}).(*dialSlot)
+	if slot != nil {
+		slot.nc = c // a conn for herz's own HTTP/1.1 pool
+	}
 	if dc, ok := c.(*dialer.Conn); ok {
 		dc.Lend()
-		if slot, ok := ctx.Value(dialSlotKey{}).(*dialSlot); ok {
-			slot.c = dc // a conn for herz's own HTTP/1.1 pool
+		if slot != nil {
+			slot.c = dc
 		}
 	}
 	return c, nil
@@ -255,7 +275,7 @@ func (t *Transport) dial(ctx context.Context, network, addr string) (net.Conn, e
 		ctx, cancel = context.WithDeadline(ctx, end)
 		defer cancel()
 	}
-	c, err := t.d.DialContext(ctx, network, addr)
+	c, err := t.dialNet(ctx, network, addr)
 	if err != nil {
 		// Marked as herz's connect (nothing of the request was written);
 		// RoundTrip hands the caller the error inside (callerError).
