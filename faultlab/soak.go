@@ -333,7 +333,17 @@ type Env struct {
 	start    time.Time
 	d        time.Duration
 	recoverT atomic.Int64 // ns since start of MarkRecovery; 0: not called
+	tl       *Timeline    // nil: not recording
 }
+
+// FaultOn marks the start of a fault named label on the run's timeline
+// (the shaded window of its figure), when the run records one. Steps mark
+// themselves; a Scenario.Fault function calls FaultOn and [Env.FaultOff]
+// around what it does.
+func (e *Env) FaultOn(label string) { e.tl.FaultOn(label) }
+
+// FaultOff marks the end of the fault that is on; see [Env.FaultOn].
+func (e *Env) FaultOff() { e.tl.FaultOff() }
 
 // At waits until the fraction frac of the run has passed and reports true,
 // or false if ctx ended first (the run is over).
@@ -382,6 +392,35 @@ type Result struct {
 	ReportShare bool
 	// Elapsed is the wall time of the measured run, tail included.
 	Elapsed time.Duration
+	// Timeline is the run over time (operations, failures by class,
+	// latency quantiles, connections, fault marks) when the run was asked
+	// to record it ([WithTimeline], [WithFigure]); nil otherwise.
+	Timeline *Timeline
+}
+
+// Option changes what [Soak] and [Run] record.
+type Option func(*soakOptions)
+
+type soakOptions struct {
+	record bool
+	figure string
+}
+
+// WithTimeline makes the run record [Result].Timeline: fixed-size buckets
+// (about 200 over the run), allocated before it starts; each operation
+// then costs a few atomic additions and no allocation. Without it (the
+// default) nothing is recorded.
+func WithTimeline() Option { return func(o *soakOptions) { o.record = true } }
+
+// WithFigure records the run's timeline ([WithTimeline]) and, after the
+// run, writes its figure (errors/s, p99 latency and connections over time,
+// the fault windows shaded; see [NewFigure]) to path, as SVG or PNG
+// following the extension. Run it before and after a change of your client
+// (two paths) and compare the pictures; with [Run], each iteration
+// overwrites the file. To draw several clients on the same axes, record
+// with WithTimeline and draw the results' timelines with [NewFigure].
+func WithFigure(path string) Option {
+	return func(o *soakOptions) { o.record, o.figure = true, path }
 }
 
 // Percentile returns the q-quantile (0..1) of the latencies, 0 without
@@ -475,11 +514,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // whole soak run, so run it with -benchtime 1x (or any benchtime shorter
 // than sc.Duration); compare clients with benchstat. A setup failure fails
 // the benchmark.
-func Run(b *testing.B, sc Scenario, newClient NewClient) *Result {
+func Run(b *testing.B, sc Scenario, newClient NewClient, opts ...Option) *Result {
 	b.Helper()
 	var last *Result
 	for range b.N {
-		r, err := Soak(context.Background(), sc, newClient)
+		r, err := Soak(context.Background(), sc, newClient, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -497,12 +536,17 @@ func Run(b *testing.B, sc Scenario, newClient NewClient) *Result {
 // fault schedule for sc.Duration, closes the client, measures what it left
 // behind, stops everything it started and returns the figures. It returns
 // an error for a bad scenario, a failed setup or warm-up, or when ctx ends
-// before the run does (the run stops early then). It leaves no goroutine
-// behind.
-func Soak(ctx context.Context, sc Scenario, newClient NewClient) (*Result, error) {
+// before the run does (the run stops early then), or when a figure asked
+// for with [WithFigure] cannot be written (the result is returned then).
+// It leaves no goroutine behind.
+func Soak(ctx context.Context, sc Scenario, newClient NewClient, opts ...Option) (*Result, error) {
 	sc, err := sc.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	var o soakOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	env := &Env{d: sc.Duration}
 	defer env.close()
@@ -538,12 +582,17 @@ func Soak(ctx context.Context, sc Scenario, newClient NewClient) (*Result, error
 			return nil, ctx.Err()
 		}
 	}
-	res := env.run(ctx, sc, tgt, c)
+	res := env.run(ctx, sc, tgt, c, o.record)
 	closed = true
 	_ = c.Close()
 	res.LeftGoroutines, res.LeftFDs = settle(g0, fd0)
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("herz/faultlab: %s: stopped early: %w", sc.Name, err)
+	}
+	if o.figure != "" {
+		if err := NewFigure(sc.Name, Series{Label: "client", Timeline: res.Timeline}).WriteFile(o.figure); err != nil {
+			return res, fmt.Errorf("herz/faultlab: %s: %w", sc.Name, err)
+		}
 	}
 	return res, nil
 }
@@ -620,7 +669,7 @@ type worker struct {
 }
 
 // run drives the workload and the fault schedule for sc.Duration.
-func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Result {
+func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client, record bool) *Result {
 	res := &Result{Scenario: sc.Name, ErrorSamples: map[string]int{}, ReportShare: sc.ReportShare}
 	conns0 := e.conns()
 	reqs0 := make([]int, len(e.Servers))
@@ -635,6 +684,16 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Resul
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	e.start = time.Now()
+	if record {
+		bucket := max(sc.Duration/200, time.Millisecond)
+		tl, err := NewTimeline(TimelineConfig{Start: e.start, Bucket: bucket,
+			Buckets: int((sc.Duration+sc.OpTimeout)/bucket) + 2, Conns: e.conns})
+		if err == nil { // the config is valid by construction
+			e.tl = tl
+			res.Timeline = tl
+		}
+	}
+	tl := e.tl
 	var (
 		drivers sync.WaitGroup
 		seq     atomic.Int64
@@ -662,7 +721,12 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Resul
 				octx, cancel := context.WithTimeout(ctx, sc.OpTimeout)
 				t0 := time.Now()
 				err := c.Do(octx, op)
-				me.lat = append(me.lat, time.Since(t0))
+				t1 := time.Now()
+				lat := t1.Sub(t0)
+				me.lat = append(me.lat, lat)
+				if tl != nil {
+					tl.RecordAt(t1, lat, err)
+				}
 				cancel()
 				me.ops++
 				if err != nil {
@@ -682,6 +746,7 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Resul
 	workers.Wait()
 	stop()
 	drivers.Wait()
+	tl.Finish()
 	for _, p := range e.Proxies {
 		_ = p.SetFault(NoFault())
 	}
@@ -744,6 +809,11 @@ func (e *Env) runSteps(ctx context.Context, steps []Step) {
 		}
 		for _, p := range e.Proxies {
 			_ = p.SetFault(st.Fault) // a failed re-listen shows as errors in the run
+		}
+		if st.Fault == NoFault() {
+			e.FaultOff()
+		} else {
+			e.FaultOn(st.Fault.String())
 		}
 	}
 }
