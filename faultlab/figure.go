@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -283,6 +285,10 @@ func (f *Figure) plots() ([][]*plot.Plot, error) {
 		} else {
 			p.Y.Min = 0
 			p.Y.Max = max(ymax*1.15, 1)
+			if pi == 0 {
+				p.Y.Max = max(ymax*1.6, 1) // room for the legend
+			}
+			p.Y.Tick.Marker = wholeTicks{}
 		}
 		p.Add(plotter.NewGrid())
 		out[pi] = []*plot.Plot{p}
@@ -313,4 +319,25 @@ func (s shade) Plot(c draw.Canvas, p *plot.Plot) {
 func (shade) Thumbnail(c *draw.Canvas) {
 	pts := []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y}}
 	c.FillPolygon(shadeColor, pts)
+}
+
+// wholeTicks are plot.DefaultTicks without the fractional ones: the
+// panels count whole things.
+type wholeTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
+		if t.Value != math.Trunc(t.Value) {
+			if t.Label == "" {
+				continue
+			}
+			t.Label = ""
+		} else if t.Label != "" {
+			t.Label = strconv.FormatFloat(t.Value, 'f', -1, 64)
+		}
+		out = append(out, t)
+	}
+	return out
 }

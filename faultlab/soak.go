@@ -705,6 +705,9 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client, record
 	if sc.Fault != nil {
 		drivers.Go(func() { sc.Fault(runCtx, e) })
 	}
+	if tl != nil {
+		drivers.Go(func() { tl.Watch(runCtx) })
+	}
 	ws := make([]worker, sc.Workers)
 	var workers sync.WaitGroup
 	for w := range ws {

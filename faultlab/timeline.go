@@ -1,6 +1,7 @@
 package faultlab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math/bits"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,8 +135,8 @@ type TimelineConfig struct {
 	// Conns, if set, returns how many connections the client has opened so
 	// far (any monotonic count: the timeline draws its increase). It is
 	// called once when the timeline is built and then at most once per
-	// bucket, from the goroutine of a [Timeline.Record]; nil: no
-	// connection series.
+	// bucket, from the goroutine of a [Timeline.Record] or of
+	// [Timeline.Watch]; nil: no connection series.
 	Conns func() int
 }
 
@@ -234,6 +236,27 @@ func (t *Timeline) sampleConns(i int) {
 	t.b[i].conns.Store(int64(t.conns()) + 1)
 }
 
+// Watch samples the connection count once per bucket until ctx ends, so
+// that connections opened while no operation ends (a client waiting out a
+// Retry-After, dialing a peer that is down) show when they happen; run it
+// in a goroutine you wait for. Without it the count is sampled only when
+// operations end. It returns at once without a Conns function.
+func (t *Timeline) Watch(ctx context.Context) {
+	if t == nil || t.conns == nil {
+		return
+	}
+	tick := time.NewTicker(t.bucket)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			t.sampleConns(t.index(now))
+		}
+	}
+}
+
 // Finish samples the connection count one last time, into the bucket of
 // now; call it when the client is done (before closing it).
 func (t *Timeline) Finish() {
@@ -246,29 +269,37 @@ func (t *Timeline) Finish() {
 }
 
 // FaultOn marks, now, the start of the fault label.
-func (t *Timeline) FaultOn(label string) { t.mark(label, true) }
+func (t *Timeline) FaultOn(label string) { t.FaultOnAt(time.Now(), label) }
 
 // FaultOff marks, now, the end of the fault that is on.
-func (t *Timeline) FaultOff() { t.mark("", false) }
+func (t *Timeline) FaultOff() { t.FaultOffAt(time.Now()) }
 
-func (t *Timeline) mark(label string, on bool) {
+// FaultOnAt marks the start of the fault label at the moment at.
+func (t *Timeline) FaultOnAt(at time.Time, label string) { t.mark(at, label, true) }
+
+// FaultOffAt marks the end of the fault that is on at the moment at.
+func (t *Timeline) FaultOffAt(at time.Time) { t.mark(at, "", false) }
+
+func (t *Timeline) mark(at time.Time, label string, on bool) {
 	if t == nil {
 		return
 	}
-	at := time.Since(t.start)
+	m := Mark{At: max(at.Sub(t.start), 0), Label: label, On: on}
 	t.mu.Lock()
-	t.marks = append(t.marks, Mark{At: at, Label: label, On: on})
+	t.marks = append(t.marks, m)
 	t.mu.Unlock()
 }
 
-// Marks returns a copy of the fault marks, in the order they were made.
+// Marks returns a copy of the fault marks, in time order.
 func (t *Timeline) Marks() []Mark {
 	if t == nil {
 		return nil
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]Mark(nil), t.marks...)
+	out := append([]Mark(nil), t.marks...)
+	t.mu.Unlock()
+	slices.SortStableFunc(out, func(a, b Mark) int { return cmp.Compare(a.At, b.At) })
+	return out
 }
 
 // Bucket is one bucket (or several merged) of a timeline, as [Timeline.Buckets]
