@@ -685,9 +685,11 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client, record
 	defer stop()
 	e.start = time.Now()
 	if record {
+		// 200 buckets over the run and 50 for its tail (operations in
+		// flight at its end; later ones are counted in the last bucket).
 		bucket := max(sc.Duration/200, time.Millisecond)
 		tl, err := NewTimeline(TimelineConfig{Start: e.start, Bucket: bucket,
-			Buckets: int((sc.Duration+sc.OpTimeout)/bucket) + 2, Conns: e.conns})
+			Buckets: int(sc.Duration/bucket) + 50, Conns: e.conns})
 		if err == nil { // the config is valid by construction
 			e.tl = tl
 			res.Timeline = tl

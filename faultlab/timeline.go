@@ -236,7 +236,8 @@ func (t *Timeline) sampleConns(i int) {
 	t.b[i].conns.Store(int64(t.conns()) + 1)
 }
 
-// Watch samples the connection count once per bucket until ctx ends, so
+// Watch samples the connection count once per bucket (at most every 5
+// ms) until ctx ends, so
 // that connections opened while no operation ends (a client waiting out a
 // Retry-After, dialing a peer that is down) show when they happen; run it
 // in a goroutine you wait for. Without it the count is sampled only when
@@ -245,7 +246,7 @@ func (t *Timeline) Watch(ctx context.Context) {
 	if t == nil || t.conns == nil {
 		return
 	}
-	tick := time.NewTicker(t.bucket)
+	tick := time.NewTicker(max(t.bucket, 5*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
