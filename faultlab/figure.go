@@ -57,7 +57,7 @@ type Figure struct {
 
 // maxBins bounds the bins drawn per series: finer is noise at the size a
 // figure is looked at.
-const maxBins = 120
+const maxBins = 90
 
 // NewFigure snapshots the series' timelines (nil ones are skipped) into a
 // figure. All series share the time axis, each from its own start.
@@ -176,13 +176,34 @@ func (f *Figure) Render(w io.Writer, format string) error {
 	return nil
 }
 
-// lineColors: the first series (the plain client, by convention) in
-// orange-red, the second (herz) in blue, then others.
-var lineColors = []color.Color{
-	color.RGBA{R: 0xd6, G: 0x45, B: 0x1f, A: 0xff},
-	color.RGBA{R: 0x1f, G: 0x5f, B: 0xd6, A: 0xff},
-	color.RGBA{R: 0x2a, G: 0x9d, B: 0x4a, A: 0xff},
-	color.RGBA{R: 0x80, G: 0x40, B: 0xa0, A: 0xff},
+// Line colors: a series labelled "herz" is blue, one labelled "stdlib"
+// orange-red, the others take the next of otherColors.
+var (
+	herzColor   = color.RGBA{R: 0x1f, G: 0x5f, B: 0xd6, A: 0xff}
+	stdColor    = color.RGBA{R: 0xd6, G: 0x45, B: 0x1f, A: 0xff}
+	otherColors = []color.Color{
+		color.RGBA{R: 0x2a, G: 0x9d, B: 0x4a, A: 0xff},
+		color.RGBA{R: 0x80, G: 0x40, B: 0xa0, A: 0xff},
+		color.RGBA{R: 0x70, G: 0x70, B: 0x70, A: 0xff},
+	}
+)
+
+// lineColors returns the color of each line.
+func (f *Figure) lineColors() []color.Color {
+	out := make([]color.Color, len(f.Lines))
+	next := 0
+	for i, l := range f.Lines {
+		switch strings.ToLower(l.Label) {
+		case "herz":
+			out[i] = herzColor
+		case "stdlib", "net/http":
+			out[i] = stdColor
+		default:
+			out[i] = otherColors[next%len(otherColors)]
+			next++
+		}
+	}
+	return out
 }
 
 // shadeColor fills fault windows.
@@ -215,6 +236,7 @@ func (f *Figure) plots() ([][]*plot.Plot, error) {
 		}, true},
 		{"connections opened", func(b *Bucket) (float64, bool) { return float64(b.Conns), true }, false},
 	}
+	colors := f.lineColors()
 	out := make([][]*plot.Plot, len(panels))
 	for pi, pn := range panels {
 		p := plot.New()
@@ -270,7 +292,7 @@ func (f *Figure) plots() ([][]*plot.Plot, error) {
 			if !pn.log {
 				ln.StepStyle = plotter.PostStep
 			}
-			ln.Color = lineColors[li%len(lineColors)]
+			ln.Color = colors[li]
 			ln.Width = vg.Points(1.2)
 			p.Add(ln)
 			if pi == 0 {

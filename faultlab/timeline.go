@@ -89,7 +89,7 @@ func Classify(err error) ErrorClass {
 const latBins = 4 * 32
 
 // latBin returns the histogram bin of d: exact below 4 µs, then four bins
-// per power of two (a quarter octave, at most 19% wide).
+// per power of two (each at most 25% wider than its lower bound).
 func latBin(d time.Duration) int {
 	v := uint64(max(d, 0) / time.Microsecond)
 	if v < 4 {
@@ -130,7 +130,7 @@ type TimelineConfig struct {
 	Bucket time.Duration
 	// Buckets is the number of buckets; operations that end after the last
 	// one are counted in it. Zero: 3000 (30 s of 10 ms buckets). Must be
-	// >= 0; memory is about 530 bytes per bucket.
+	// >= 0; memory is about 550 bytes per bucket.
 	Buckets int
 	// Conns, if set, returns how many connections the client has opened so
 	// far (any monotonic count: the timeline draws its increase). It is
@@ -334,7 +334,7 @@ func (b *Bucket) ErrorCount() int {
 }
 
 // Quantile returns the q-quantile (0..1) of the bucket's latencies, as the
-// upper bound of the histogram bin it falls in (at most 19% above the
+// upper bound of the histogram bin it falls in (at most 25% above the
 // true value); 0 for an empty bucket.
 func (b *Bucket) Quantile(q float64) time.Duration {
 	var total uint64

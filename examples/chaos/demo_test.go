@@ -112,7 +112,7 @@ func checkReport(t *testing.T, path, text string, got reported) {
 		}
 	}
 	start := time.Now()
-	if _, err := writeReport(filepath.Join(t.TempDir(), "again.html"), t.TempDir(), text, got.rows); err != nil {
+	if _, err := writeReport(filepath.Join(t.TempDir(), "again.html"), t.TempDir(), "svg", text, got.rows); err != nil {
 		t.Fatal(err)
 	}
 	// End-to-end bound with 3x headroom over the 2 s target (the demo prints

@@ -23,7 +23,8 @@ import (
 type options struct {
 	short   bool   // a tenth of the HTTP requests, no database or Redis rows
 	report  string // the HTML report's path; "": none
-	figures string // a directory to write each row's figure to as SVG; "": none
+	figures string // a directory to write each row's figure to; "": none
+	format  string // the figures' format in that directory: "svg" (default) or "png"
 	got     *reported
 }
 
@@ -38,7 +39,8 @@ func main() {
 	flag.BoolVar(&o.short, "short", os.Getenv("HERZ_DEMO_SHORT") == "1", "short run: a tenth of the HTTP requests, no database rows")
 	flag.StringVar(&o.report, "report", filepath.Join(os.TempDir(), "herz-demo.html"),
 		"write the HTML report (the table and one figure per row over time) to this file; -report= (empty) or -report=off: none")
-	flag.StringVar(&o.figures, "figures", "", "also write each row's figure as an SVG file into this directory")
+	flag.StringVar(&o.figures, "figures", "", "also write each row's figure into this directory")
+	flag.StringVar(&o.format, "figure-format", "svg", "the format of the files -figures writes: svg or png")
 	flag.Parse()
 	if o.report == "off" {
 		o.report = ""
@@ -73,7 +75,7 @@ func run(w io.Writer, o options) error {
 		return nil
 	}
 	start := time.Now()
-	figs, err := writeReport(o.report, o.figures, text.String(), rows)
+	figs, err := writeReport(o.report, o.figures, o.format, text.String(), rows)
 	if err != nil {
 		return err
 	}

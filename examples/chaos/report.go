@@ -69,9 +69,12 @@ func fileName(name string) string {
 
 // writeReport draws a figure per row that ran and writes the HTML report
 // (figures inline, the run's text, the verdict) to path, and each figure
-// as an SVG file into dir; "" skips either. It returns the figures, in the
-// order of the rows that ran.
-func writeReport(path, dir, text string, rows []row) ([]*faultlab.Figure, error) {
+// into dir as format ("svg" or "png"; "": svg); "" skips either. It
+// returns the figures, in the order of the rows that ran.
+func writeReport(path, dir, format, text string, rows []row) ([]*faultlab.Figure, error) {
+	if format == "" {
+		format = "svg"
+	}
 	var figs []*faultlab.Figure
 	var entries []figureEntry
 	for _, r := range rows {
@@ -83,12 +86,12 @@ func writeReport(path, dir, text string, rows []row) ([]*faultlab.Figure, error)
 		if err := f.Render(&svg, "svg"); err != nil {
 			return nil, err
 		}
-		name := fileName(r.name) + ".svg"
+		name := fileName(r.name) + "." + format
 		if dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
 			}
-			if err := os.WriteFile(filepath.Join(dir, name), svg.Bytes(), 0o644); err != nil {
+			if err := f.WriteFile(filepath.Join(dir, name)); err != nil {
 				return nil, err
 			}
 		}
