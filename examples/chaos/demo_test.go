@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,5 +120,47 @@ func checkReport(t *testing.T, path, text string, got reported) {
 	// the real figure, about 0.3 s for 11 rows on 2 loaded cores).
 	if d := time.Since(start); d > 6*time.Second {
 		t.Errorf("rendering the report took %v", d)
+	}
+}
+
+// TestReportFlag: without a report path (-report=) nothing is written or
+// printed; with one, the page and the figures are written and the path
+// printed. Rows here are recorded by hand: a row that ran and one skipped.
+func TestReportFlag(t *testing.T) {
+	rows := []row{{name: "fake fault", std: &tally{dups: -1}, hz: &tally{dups: -1}}, {name: "skipped one", skipped: "short mode"}}
+	rows[0].std.record(time.Millisecond, nil)
+	rows[0].std.record(time.Millisecond, errors.New("status 503"))
+	rows[0].hz.record(time.Millisecond, nil)
+	text := "verdict: in 1 scenarios callers saw 1 errors with the standard library and 0 with herz\n"
+	dir := t.TempDir()
+
+	var out bytes.Buffer
+	if err := report(&out, options{}, text, rows); err != nil || out.Len() != 0 {
+		t.Fatalf("report off: err %v, printed %q", err, out.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("report off wrote %d files", len(ents))
+	}
+
+	var got reported
+	path := filepath.Join(dir, "r.html")
+	if err := report(&out, options{report: path, figures: filepath.Join(dir, "figs"), format: "png", got: &got}, text, rows); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), path) {
+		t.Errorf("the path is not printed: %q", out.String())
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), `src="data:image/svg`); n != 1 || !strings.Contains(string(page), "verdict: in 1 scenarios") {
+		t.Errorf("page has %d figures (want 1) or lacks the verdict:\n%s", n, page)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "figs", "fake-fault.png")); err != nil {
+		t.Errorf("figure file: %v", err)
+	}
+	if len(got.figs) != 1 || got.figs[0].Errors(0) != 1 || got.figs[0].Errors(1) != 0 || got.figs[0].Ops(0) != 2 {
+		t.Errorf("figures %+v", got.figs)
 	}
 }

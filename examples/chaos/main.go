@@ -71,11 +71,17 @@ func run(w io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
+	return report(w, o, text.String(), rows)
+}
+
+// report writes the HTML report and the figures o asks for, if any, and
+// prints the report's path.
+func report(w io.Writer, o options, text string, rows []row) error {
 	if o.report == "" && o.figures == "" {
 		return nil
 	}
 	start := time.Now()
-	figs, err := writeReport(o.report, o.figures, o.format, text.String(), rows)
+	figs, err := writeReport(o.report, o.figures, o.format, text, rows)
 	if err != nil {
 		return err
 	}
