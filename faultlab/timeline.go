@@ -190,6 +190,33 @@ func NewTimeline(cfg TimelineConfig) (*Timeline, error) {
 	return t, nil
 }
 
+// shard returns an empty timeline of t's geometry, without connections or
+// marks, for one goroutine to record into without sharing cache lines with
+// the others; [Timeline.merge] adds it back.
+func (t *Timeline) shard() *Timeline {
+	return &Timeline{start: t.start, bucket: t.bucket, b: make([]tlBucket, len(t.b))}
+}
+
+// merge adds the operations s recorded (a shard of t) to t.
+func (t *Timeline) merge(s *Timeline) {
+	for i := range s.b {
+		src, dst := &s.b[i], &t.b[i]
+		if n := src.ok.Load(); n > 0 {
+			dst.ok.Add(n)
+		}
+		for k := range src.errs {
+			if n := src.errs[k].Load(); n > 0 {
+				dst.errs[k].Add(n)
+			}
+		}
+		for k := range src.lat {
+			if n := src.lat[k].Load(); n > 0 {
+				dst.lat[k].Add(n)
+			}
+		}
+	}
+}
+
 // Start returns the timeline's time zero.
 func (t *Timeline) Start() time.Time { return t.start }
 
