@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"html/template"
 	"os"
@@ -16,7 +15,7 @@ import (
 // caption with the row's counts.
 type figureEntry struct {
 	Name, File string
-	Src        template.URL
+	SVG        template.HTML
 	Caption    string
 }
 
@@ -26,7 +25,7 @@ var reportPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px;line-height:1.35}
 .verdict{font-size:1.1em;font-weight:600;background:#eef4ff;padding:.6em 1em;border-left:4px solid #1f5fd6}
-figure{margin:2em 0}figcaption{color:#555;font-size:.9em}img{max-width:100%;border:1px solid #ddd}
+figure{margin:2em 0}figcaption{color:#555;font-size:.9em}svg{max-width:100%;height:auto;border:1px solid #ddd}
 </style></head><body>
 <h1>herz chaos demo</h1>
 <p>Misbehaving servers on 127.0.0.1, the plain library (orange) and herz with its zero Config (blue)
@@ -34,7 +33,7 @@ side by side. Each figure shows a row of the table over time: errors per second,
 connections opened, the fault shaded.</p>
 <p class="verdict">{{.Verdict}}</p>
 {{range .Figures}}<figure id="{{.File}}"><h2>{{.Name}}</h2>
-<img alt="{{.Name}}: errors/s, p99 latency and connections over time, stdlib and herz" src="{{.Src}}">
+{{.SVG}}
 <figcaption>{{.Caption}}</figcaption></figure>
 {{end}}
 <h2>The whole run</h2>
@@ -48,6 +47,20 @@ func figureFor(r row) *faultlab.Figure {
 	return faultlab.NewFigure(r.name,
 		faultlab.Series{Label: "stdlib", Timeline: r.std.tl},
 		faultlab.Series{Label: "herz", Timeline: r.hz.tl})
+}
+
+// inlineSVG makes a figure's SVG document an element of the page: the XML
+// prolog goes, a title (its accessible name) comes. The SVG is the plot
+// library's own output, from our data: text in it is escaped.
+func inlineSVG(doc []byte, title string) template.HTML {
+	s := string(doc)
+	if i := strings.Index(s, "<svg"); i >= 0 {
+		s = s[i:]
+	}
+	if i := strings.Index(s, ">"); i >= 0 {
+		s = s[:i+1] + "<title>" + template.HTMLEscapeString(title) + "</title>" + s[i+1:]
+	}
+	return template.HTML(s)
 }
 
 // fileName turns a row's name into a file name.
@@ -98,7 +111,7 @@ func writeReport(path, dir, format, text string, rows []row) ([]*faultlab.Figure
 		figs = append(figs, f)
 		entries = append(entries, figureEntry{
 			Name: r.name, File: name,
-			Src: template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg.Bytes())),
+			SVG: inlineSVG(svg.Bytes(), r.name+": errors/s, p99 latency and connections over time, stdlib and herz"),
 			Caption: fmt.Sprintf("stdlib: %d errors in %d requests, %d connections; herz: %d errors in %d requests, %d connections; %s.",
 				r.std.errors, r.std.requests, r.std.newConns, r.hz.errors, r.hz.requests, r.hz.newConns, r.verdict()),
 		})
