@@ -85,7 +85,7 @@ func burstGap(*rand.Rand) time.Duration {
 // Each burst then starts on connections whose backend is gone: a
 // caller-visible error there is what P6 forbids. It returns the result and
 // how many sessions were killed.
-func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration) (*faultlab.Result, int) {
+func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration, opts ...faultlab.Option) (*faultlab.Result, int) {
 	dsn := dk.require(tb)
 	upstream, _, err := testenv.RedirectDSN(dk.driver, dsn, "127.0.0.1:1")
 	if err != nil {
@@ -113,7 +113,7 @@ func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration) (*faultla
 		Workers:   dbWorkers,
 		Duration:  d,
 		Gap:       burstGap,
-		Fault: func(ctx context.Context, _ *faultlab.Env) {
+		Fault: func(ctx context.Context, env *faultlab.Env) {
 			for {
 				wait := dbKillAt - phase()
 				if wait <= 0 {
@@ -126,7 +126,9 @@ func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration) (*faultla
 					return
 				case <-t.C:
 				}
+				env.FaultOn("idle sessions killed")
 				n, err := dk.kill(ctx, admin)
+				env.FaultOff()
 				if err != nil && ctx.Err() == nil {
 					killErr = err
 					return
@@ -152,7 +154,7 @@ func runDBSoak(tb testing.TB, dk dbKind, cl dbClient, d time.Duration) (*faultla
 		}
 		return faultlab.ClientFunc(query, db.Close), nil
 	}
-	r, err := faultlab.Soak(ctx, sc, newClient)
+	r, err := faultlab.Soak(ctx, sc, newClient, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package benchmarks_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,37 +51,91 @@ func httpScenarios(d time.Duration) []faultlab.Scenario {
 	return scs
 }
 
+// figures collects the timelines of one scenario's clients when
+// HERZ_FIGURES names a directory, and writes their figure there as
+// <scenario>.svg (every client on the same axes, the fault shaded).
+type figures struct {
+	dir    string
+	series []faultlab.Series
+}
+
+func newFigures() *figures { return &figures{dir: os.Getenv("HERZ_FIGURES")} }
+
+// opts are the soak options: record a timeline when figures are asked for.
+func (f *figures) opts() []faultlab.Option {
+	if f.dir == "" {
+		return nil
+	}
+	return []faultlab.Option{faultlab.WithTimeline()}
+}
+
+// add keeps the timeline of client's last run.
+func (f *figures) add(client string, r *faultlab.Result) {
+	if f.dir == "" || r == nil || r.Timeline == nil {
+		return
+	}
+	for i := range f.series {
+		if f.series[i].Label == client { // the framework ran it again: keep the last
+			f.series[i].Timeline = r.Timeline
+			return
+		}
+	}
+	f.series = append(f.series, faultlab.Series{Label: client, Timeline: r.Timeline})
+}
+
+// write draws the scenario's figure, if any client ran.
+func (f *figures) write(b *testing.B, scenario string) {
+	if f.dir == "" || len(f.series) == 0 {
+		return
+	}
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := faultlab.NewFigure(scenario, f.series...).WriteFile(filepath.Join(f.dir, scenario+".svg")); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkSoak runs every soak scenario for HERZ_SOAK (default 2s) with
 // every client through faultlab.Run: BenchmarkSoak/<scenario>/<client>. Run
 // it with -benchtime 1x (make soak); with a duration benchtime longer than
 // HERZ_SOAK the framework runs it again. An iteration is a whole soak run:
-// the numbers are the reported metrics, not ns/op.
+// the numbers are the reported metrics, not ns/op. With HERZ_FIGURES=dir it
+// also draws each scenario's clients over time into dir/<scenario>.svg
+// (benchmarks/results.sh does, for RESULTS.md).
 func BenchmarkSoak(b *testing.B) {
 	d := soakDuration(b)
 	for _, sc := range httpScenarios(d) {
 		b.Run(sc.Name, func(b *testing.B) {
+			figs := newFigures()
 			for _, ck := range httpClients {
 				b.Run(ck.name, func(b *testing.B) {
-					faultlab.Run(b, sc, ck.newClient)
+					figs.add(ck.name, faultlab.Run(b, sc, ck.newClient, figs.opts()...))
 				})
 			}
+			figs.write(b, sc.Name)
 		})
 	}
 	for _, dk := range dbKinds {
 		b.Run(dk.scenario, func(b *testing.B) {
+			figs := newFigures()
 			for _, cl := range dbClients {
 				b.Run(cl.name, func(b *testing.B) {
 					if cl.skip != "" {
 						b.Skip(cl.skip)
 					}
 					for range b.N {
-						r, kills := runDBSoak(b, dk, cl, d)
+						r, kills := runDBSoak(b, dk, cl, d, figs.opts()...)
 						b.Log(r)
 						r.Report(b)
 						b.ReportMetric(float64(kills), "killed")
+						if b.N == 1 {
+							figs.add(cl.name, r)
+						}
 					}
 				})
 			}
+			figs.write(b, dk.scenario)
 		})
 	}
 	for _, ns := range netnsScenarios {

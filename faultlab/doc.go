@@ -92,6 +92,28 @@
 //
 // ns/op is reported as 0: an iteration is a whole soak run.
 //
+// # Timelines and figures
+//
+// A table hides what a fault does over time: when errors start, how long
+// they last, how latency behaves while a client waits an outage out, how
+// many connections it opens in the burst after a restart. Pass
+// [WithFigure] to [Run] or [Soak] and the run writes its figure (errors/s,
+// p99 latency and connections opened over time, the fault's window shaded)
+// to an SVG or PNG file; run it before and after a change of your client
+// and compare the two pictures:
+//
+//	faultlab.Run(b, sc, newMyClient, faultlab.WithFigure("outage-after.svg"))
+//
+// [WithTimeline] records the same data into [Result].Timeline without
+// drawing it; [NewFigure] draws several clients' timelines on the same axes
+// (herz's benchmarks and its chaos demo draw the standard library and herz
+// that way). A [Timeline] is fixed-size buckets allocated before the run:
+// recording an operation is a few atomic additions, no lock and no
+// allocation, and without either option nothing is recorded. Scenario
+// faults mark their window with [Env.FaultOn] and [Env.FaultOff]; Steps
+// mark themselves. Record your own client's operations outside a soak with
+// [NewTimeline] and [Timeline.Record].
+//
 // # The fault proxy
 //
 // [NewProxy] puts a TCP proxy in front of any address (PostgreSQL, MariaDB,

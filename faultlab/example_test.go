@@ -108,3 +108,31 @@ func ExampleSoak() {
 	// healthy: errors=0 dups=0 ran=true
 	// idle-close-post: dups=0 ran=true
 }
+
+// A timeline counts operations in fixed buckets, failures by class, and
+// keeps a latency histogram per bucket; a figure draws it.
+func ExampleTimeline() {
+	start := time.Now()
+	tl, err := faultlab.NewTimeline(faultlab.TimelineConfig{Start: start, Bucket: 100 * time.Millisecond, Buckets: 10})
+	if err != nil {
+		panic(err)
+	}
+	for i := range 10 { // 10 successes of 1..10 ms in the first bucket
+		tl.RecordAt(start.Add(50*time.Millisecond), time.Duration(i+1)*time.Millisecond, nil)
+	}
+	tl.FaultOnAt(start.Add(100*time.Millisecond), "server down")
+	tl.RecordAt(start.Add(150*time.Millisecond), time.Millisecond, syscall.ECONNREFUSED)
+	tl.RecordAt(start.Add(160*time.Millisecond), 2*time.Second, context.DeadlineExceeded)
+	tl.FaultOffAt(start.Add(200 * time.Millisecond))
+	for _, b := range tl.Buckets(1) {
+		fmt.Printf("%v: ok=%d refused=%d timeout=%d p99<=%v\n", b.Start, b.OK,
+			b.Errors[faultlab.ErrRefused], b.Errors[faultlab.ErrTimeout], b.Quantile(0.99))
+	}
+	f := faultlab.NewFigure("my client", faultlab.Series{Label: "mine", Timeline: tl})
+	fmt.Printf("drawn: %d errors in %d operations, fault %q from %v to %v\n",
+		f.Errors(0), f.Ops(0), f.Windows[0].Label, f.Windows[0].From, f.Windows[0].To)
+	// Output:
+	// 0s: ok=10 refused=0 timeout=0 p99<=10.24ms
+	// 100ms: ok=0 refused=1 timeout=1 p99<=2.097152s
+	// drawn: 2 errors in 12 operations, fault "server down" from 100ms to 200ms
+}

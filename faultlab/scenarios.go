@@ -2,6 +2,7 @@ package faultlab
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -18,6 +19,9 @@ func IdleCloseRace(mix Mix, idle time.Duration) Scenario {
 		Mix:      mix,
 		Gap:      Around(idle),
 		Warmup:   3 * idle,
+		Fault: func(_ context.Context, e *Env) {
+			e.FaultOn("server idle timeout " + idle.String())
+		},
 	}
 }
 
@@ -31,6 +35,9 @@ func ResetStorm(every int) Scenario {
 		Backends: []HTTPOptions{{ResetEvery: every}},
 		Mix:      Mixed,
 		Gap:      Every(2 * time.Millisecond),
+		Fault: func(_ context.Context, e *Env) {
+			e.FaultOn(fmt.Sprintf("RST every %dth request", every))
+		},
 	}
 }
 
@@ -48,9 +55,11 @@ func OutageAndReturn() Scenario {
 			if !e.At(ctx, 1.0/3) {
 				return
 			}
+			e.FaultOn("server down")
 			e.Servers[0].Stop()
 			e.At(ctx, 2.0/3)
 			if e.Servers[0].Restart() == nil && ctx.Err() == nil {
+				e.FaultOff()
 				e.MarkRecovery()
 			}
 		},
@@ -70,8 +79,11 @@ func Storm503(retryAfter string) Scenario {
 		Fault: func(ctx context.Context, e *Env) {
 			defer e.Servers[0].SetStatus(0, "")
 			if e.At(ctx, 0.25) {
+				e.FaultOn("503 storm")
 				e.Servers[0].SetStatus(http.StatusServiceUnavailable, retryAfter)
-				e.At(ctx, 0.75)
+				if e.At(ctx, 0.75) {
+					e.FaultOff()
+				}
 			}
 		},
 	}
@@ -107,7 +119,9 @@ func GoAwayRestarts(n int) Scenario {
 				if !e.At(ctx, float64(i)/float64(n+1)) {
 					return
 				}
+				e.FaultOn("GOAWAY")
 				_ = e.Servers[0].GoAway() // a failed re-bind shows as errors
+				e.FaultOff()
 			}
 		},
 	}

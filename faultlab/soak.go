@@ -333,7 +333,17 @@ type Env struct {
 	start    time.Time
 	d        time.Duration
 	recoverT atomic.Int64 // ns since start of MarkRecovery; 0: not called
+	tl       *Timeline    // nil: not recording
 }
+
+// FaultOn marks the start of a fault named label on the run's timeline
+// (the shaded window of its figure), when the run records one. Steps mark
+// themselves; a Scenario.Fault function calls FaultOn and [Env.FaultOff]
+// around what it does.
+func (e *Env) FaultOn(label string) { e.tl.FaultOn(label) }
+
+// FaultOff marks the end of the fault that is on; see [Env.FaultOn].
+func (e *Env) FaultOff() { e.tl.FaultOff() }
 
 // At waits until the fraction frac of the run has passed and reports true,
 // or false if ctx ended first (the run is over).
@@ -382,6 +392,37 @@ type Result struct {
 	ReportShare bool
 	// Elapsed is the wall time of the measured run, tail included.
 	Elapsed time.Duration
+	// Timeline is the run over time (operations, failures by class,
+	// latency quantiles, connections, fault marks) when the run was asked
+	// to record it ([WithTimeline], [WithFigure]); nil otherwise.
+	Timeline *Timeline
+}
+
+// Option changes what [Soak] and [Run] record.
+type Option func(*soakOptions)
+
+type soakOptions struct {
+	record bool
+	figure string
+}
+
+// WithTimeline makes the run record [Result].Timeline: fixed-size buckets
+// (200 over the run and 50 for its tail, about 140 KB), allocated before
+// it starts, one set per worker up to 8 so that workers do not share the
+// counters they write, merged at the end; each operation then costs a few
+// atomic additions and no allocation. Without it (the default) nothing is
+// recorded.
+func WithTimeline() Option { return func(o *soakOptions) { o.record = true } }
+
+// WithFigure records the run's timeline ([WithTimeline]) and, after the
+// run, writes its figure (errors/s, p99 latency and connections over time,
+// the fault windows shaded; see [NewFigure]) to path, as SVG or PNG
+// following the extension. Run it before and after a change of your client
+// (two paths) and compare the pictures; with [Run], each iteration
+// overwrites the file. To draw several clients on the same axes, record
+// with WithTimeline and draw the results' timelines with [NewFigure].
+func WithFigure(path string) Option {
+	return func(o *soakOptions) { o.record, o.figure = true, path }
 }
 
 // Percentile returns the q-quantile (0..1) of the latencies, 0 without
@@ -475,11 +516,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // whole soak run, so run it with -benchtime 1x (or any benchtime shorter
 // than sc.Duration); compare clients with benchstat. A setup failure fails
 // the benchmark.
-func Run(b *testing.B, sc Scenario, newClient NewClient) *Result {
+func Run(b *testing.B, sc Scenario, newClient NewClient, opts ...Option) *Result {
 	b.Helper()
 	var last *Result
 	for range b.N {
-		r, err := Soak(context.Background(), sc, newClient)
+		r, err := Soak(context.Background(), sc, newClient, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -497,12 +538,17 @@ func Run(b *testing.B, sc Scenario, newClient NewClient) *Result {
 // fault schedule for sc.Duration, closes the client, measures what it left
 // behind, stops everything it started and returns the figures. It returns
 // an error for a bad scenario, a failed setup or warm-up, or when ctx ends
-// before the run does (the run stops early then). It leaves no goroutine
-// behind.
-func Soak(ctx context.Context, sc Scenario, newClient NewClient) (*Result, error) {
+// before the run does (the run stops early then), or when a figure asked
+// for with [WithFigure] cannot be written (the result is returned then).
+// It leaves no goroutine behind.
+func Soak(ctx context.Context, sc Scenario, newClient NewClient, opts ...Option) (*Result, error) {
 	sc, err := sc.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	var o soakOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	env := &Env{d: sc.Duration}
 	defer env.close()
@@ -538,12 +584,17 @@ func Soak(ctx context.Context, sc Scenario, newClient NewClient) (*Result, error
 			return nil, ctx.Err()
 		}
 	}
-	res := env.run(ctx, sc, tgt, c)
+	res := env.run(ctx, sc, tgt, c, o.record)
 	closed = true
 	_ = c.Close()
 	res.LeftGoroutines, res.LeftFDs = settle(g0, fd0)
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("herz/faultlab: %s: stopped early: %w", sc.Name, err)
+	}
+	if o.figure != "" {
+		if err := NewFigure(sc.Name, Series{Label: "client", Timeline: res.Timeline}).WriteFile(o.figure); err != nil {
+			return res, fmt.Errorf("herz/faultlab: %s: %w", sc.Name, err)
+		}
 	}
 	return res, nil
 }
@@ -612,15 +663,19 @@ func (e *Env) conns() int {
 	return n
 }
 
+// maxShards bounds the timeline shards of a run (about 140 KB each).
+const maxShards = 8
+
 // worker is what one worker goroutine measured.
 type worker struct {
 	ops, errs int
 	lat       []time.Duration
 	samples   map[string]int
+	tl        *Timeline // its shard of the run's timeline; nil: not recording
 }
 
 // run drives the workload and the fault schedule for sc.Duration.
-func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Result {
+func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client, record bool) *Result {
 	res := &Result{Scenario: sc.Name, ErrorSamples: map[string]int{}, ReportShare: sc.ReportShare}
 	conns0 := e.conns()
 	reqs0 := make([]int, len(e.Servers))
@@ -635,6 +690,28 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Resul
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	e.start = time.Now()
+	if record {
+		// 200 buckets over the run and 50 for its tail (operations in
+		// flight at its end; later ones are counted in the last bucket).
+		bucket := max(sc.Duration/200, time.Millisecond)
+		tl, err := NewTimeline(TimelineConfig{Start: e.start, Bucket: bucket,
+			Buckets: int(sc.Duration/bucket) + 50, Conns: e.conns})
+		if err == nil { // the config is valid by construction
+			e.tl = tl
+			res.Timeline = tl
+		}
+	}
+	tl := e.tl
+	ws := make([]worker, sc.Workers)
+	var shards []*Timeline // workers record into min(Workers, 8) shards, merged at the end
+	if tl != nil {
+		for i := range ws {
+			if i < maxShards {
+				shards = append(shards, tl.shard())
+			}
+			ws[i].tl = shards[i%maxShards]
+		}
+	}
 	var (
 		drivers sync.WaitGroup
 		seq     atomic.Int64
@@ -646,13 +723,16 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Resul
 	if sc.Fault != nil {
 		drivers.Go(func() { sc.Fault(runCtx, e) })
 	}
-	ws := make([]worker, sc.Workers)
+	if tl != nil {
+		drivers.Go(func() { tl.Watch(runCtx) })
+	}
 	var workers sync.WaitGroup
 	for w := range ws {
 		workers.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 42))
 			me := &ws[w]
 			me.samples = map[string]int{}
+			tl := me.tl // each worker records into a shard of its own
 			for runCtx.Err() == nil && time.Since(e.start) < sc.Duration {
 				n := seq.Add(1)
 				if n > int64(sc.MaxOps) {
@@ -662,7 +742,12 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Resul
 				octx, cancel := context.WithTimeout(ctx, sc.OpTimeout)
 				t0 := time.Now()
 				err := c.Do(octx, op)
-				me.lat = append(me.lat, time.Since(t0))
+				t1 := time.Now()
+				lat := t1.Sub(t0)
+				me.lat = append(me.lat, lat)
+				if tl != nil {
+					tl.RecordAt(t1, lat, err)
+				}
 				cancel()
 				me.ops++
 				if err != nil {
@@ -682,6 +767,12 @@ func (e *Env) run(ctx context.Context, sc Scenario, tgt Target, c Client) *Resul
 	workers.Wait()
 	stop()
 	drivers.Wait()
+	if tl != nil {
+		for _, s := range shards {
+			tl.merge(s)
+		}
+		tl.Finish()
+	}
 	for _, p := range e.Proxies {
 		_ = p.SetFault(NoFault())
 	}
@@ -744,6 +835,11 @@ func (e *Env) runSteps(ctx context.Context, steps []Step) {
 		}
 		for _, p := range e.Proxies {
 			_ = p.SetFault(st.Fault) // a failed re-listen shows as errors in the run
+		}
+		if st.Fault == NoFault() {
+			e.FaultOff()
+		} else {
+			e.FaultOn(st.Fault.String())
 		}
 	}
 }

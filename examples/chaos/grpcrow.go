@@ -99,7 +99,8 @@ func runGRPC() (row, error) {
 	}
 	defer hz.Close()
 
-	r := row{std: &tally{dups: -1}, hz: &tally{dups: -1, herzSide: true}}
+	r := row{std: &tally{dups: -1, conns: func() int { return int(stdDials.Load()) }},
+		hz: &tally{dups: -1, herzSide: true, conns: func() int { return int(hz.Options().Dialer().Stats().Dials) }}}
 	call := func(cc grpc.ClientConnInterface) func() error {
 		c := healthpb.NewHealthClient(cc)
 		return func() error {
@@ -110,6 +111,7 @@ func runGRPC() (row, error) {
 			return err
 		}
 	}
+	r.std.during, r.hz.during = "1 of 3 backends failing 50%", "1 of 3 backends failing 50%"
 	// Both clients at once, for 3s each: the same backends, the same load.
 	done := make(chan struct{})
 	go func() { r.std.load(4, 150, call(std)); close(done) }()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -9,22 +10,41 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/herz-go/herz/adaptive"
 	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/faultlab"
 	"github.com/herz-go/herz/transport"
 )
 
 // options are the demo's knobs.
 type options struct {
-	short bool // a tenth of the HTTP requests, no database or Redis rows
+	short   bool   // a tenth of the HTTP requests, no database or Redis rows
+	report  string // the HTML report's path; "": none
+	figures string // a directory to write each row's figure to; "": none
+	format  string // the figures' format in that directory: "svg" (default) or "png"
+	got     *reported
+}
+
+// reported is what a run drew, for the tests.
+type reported struct {
+	rows []row
+	figs []*faultlab.Figure
 }
 
 func main() {
 	var o options
 	flag.BoolVar(&o.short, "short", os.Getenv("HERZ_DEMO_SHORT") == "1", "short run: a tenth of the HTTP requests, no database rows")
+	flag.StringVar(&o.report, "report", filepath.Join(os.TempDir(), "herz-demo.html"),
+		"write the HTML report (the table and one figure per row over time) to this file; -report= (empty) or -report=off: none")
+	flag.StringVar(&o.figures, "figures", "", "also write each row's figure into this directory")
+	flag.StringVar(&o.format, "figure-format", "svg", "the format of the files -figures writes: svg or png")
 	flag.Parse()
+	if o.report == "off" {
+		o.report = ""
+	}
 	start := time.Now()
 	if err := run(os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -34,6 +54,8 @@ func main() {
 }
 
 func run(w io.Writer, o options) error {
+	var text bytes.Buffer // the report repeats the text
+	w = io.MultiWriter(w, &text)
 	fmt.Fprintln(w, "herz chaos demo: misbehaving servers on 127.0.0.1, the standard library and herz side by side")
 	fmt.Fprintln(w)
 	if err := showProfile(w); err != nil {
@@ -45,22 +67,47 @@ func run(w io.Writer, o options) error {
 	if err := showLearner(w); err != nil {
 		return err
 	}
-	return showTable(w, o)
+	rows, err := showTable(w, o)
+	if err != nil {
+		return err
+	}
+	return report(w, o, text.String(), rows)
+}
+
+// report writes the HTML report and the figures o asks for, if any, and
+// prints the report's path.
+func report(w io.Writer, o options, text string, rows []row) error {
+	if o.report == "" && o.figures == "" {
+		return nil
+	}
+	start := time.Now()
+	figs, err := writeReport(o.report, o.figures, o.format, text, rows)
+	if err != nil {
+		return err
+	}
+	if o.got != nil {
+		o.got.rows, o.got.figs = rows, figs
+	}
+	if o.report != "" {
+		fmt.Fprintf(w, "\nreport with a figure per row (errors/s, p99, connections over time): %s (rendered in %v)\n",
+			o.report, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // showTable runs every row, printing a progress line per row, then the
 // table and the verdict.
-func showTable(w io.Writer, o options) error {
+func showTable(w io.Writer, o options) ([]row, error) {
 	section(w, "4. under faults: what callers see, the plain library vs herz with its zero Config")
 	var rows []row
 	hr, err := httpRows(w, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows = append(rows, hr...)
 	sr, err := streamRows(w, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows = append(rows, sr...)
 	rows = append(rows, sqlRows(w, o)...)
@@ -76,7 +123,7 @@ func showTable(w io.Writer, o options) error {
    back; dups: requests the server ran twice (POSTs); conns: connects made; retries and evictions:
    herz's own counters, by reason. A POST whose bytes may have reached the server is never re-sent
    by herz: after an RST the caller gets the error, and the server's duplicate counter stays at 0.`)
-	return nil
+	return rows, nil
 }
 
 // blackholeRow: a peer that goes silent (no FIN, no RST) needs packet

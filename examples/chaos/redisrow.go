@@ -137,7 +137,9 @@ func runRedis() (row, error) {
 		return row{}, fmt.Errorf("restore timeout %s: %w", prev, err)
 	}
 
-	r := row{std: &tally{dups: -1}, hz: &tally{dups: -1, herzSide: true}}
+	r := row{std: &tally{dups: -1, conns: func() int { return int(cd.n.Load()) }},
+		hz: &tally{dups: -1, herzSide: true, conns: func() int { return int(hz.Stat().Dials) }}}
+	r.std.before, r.hz.before = "idle connections closed by Redis before the run", "idle connections closed by Redis before the run"
 	for i, t := range []*tally{r.std, r.hz} {
 		t.load(redisConns, redisCommands, func() error {
 			h, err := acquire[i]()

@@ -134,10 +134,12 @@ func (c *countingDial) DialContext(ctx context.Context, network, addr string) (n
 // clients returns the two HTTP clients of a row: http.DefaultTransport's
 // clone and a herz Transport with cfg, and a func that reads their counters
 // into the tallies and closes both.
-func clients(cfg transport.Config) (std, hz *http.Client, finish func(std, hz *tally), err error) {
+//
+// conns are the two clients' connect counters (stdlib, herz).
+func clients(cfg transport.Config) (std, hz *http.Client, finish func(std, hz *tally), conns [2]func() int, err error) {
 	tr, err := transport.New(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, conns, err
 	}
 	cd := &countingDial{d: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	st := http.DefaultTransport.(*http.Transport).Clone()
@@ -153,20 +155,22 @@ func clients(cfg transport.Config) (std, hz *http.Client, finish func(std, hz *t
 		st.CloseIdleConnections()
 		tr.Close()
 	}
-	return &http.Client{Transport: st, Timeout: 10 * time.Second}, &http.Client{Transport: tr, Timeout: 10 * time.Second}, finish, nil
+	conns = [2]func() int{func() int { return int(cd.n.Load()) }, func() int { return int(tr.Stats().Dials) }}
+	return &http.Client{Transport: st, Timeout: 10 * time.Second}, &http.Client{Transport: tr, Timeout: 10 * time.Second}, finish, conns, nil
 }
 
 func runScenario(sc scenario, useHerz bool) (*tally, error) {
 	srv := newServer(sc.idle, sc.resetN)
 	defer srv.Close()
-	stdc, hzc, finish, err := clients(transport.Config{})
+	stdc, hzc, finish, conns, err := clients(transport.Config{})
 	if err != nil {
 		return nil, err
 	}
-	res := &tally{}
+	res := &tally{conns: conns[0]}
 	client := stdc
 	if useHerz {
 		client = hzc
+		res.conns = conns[1]
 		defer finish(nil, res)
 	} else {
 		defer finish(res, nil)
@@ -176,8 +180,19 @@ func runScenario(sc scenario, useHerz bool) (*tally, error) {
 		get(client, srv.URL)
 		time.Sleep(3 * sc.idle)
 	}
+	defer res.timeline().Finish() // time zero: the start of the measured run
+	defer res.watch()()
+	switch {
+	case sc.idle > 0:
+		res.faultOn(fmt.Sprintf("server idle timeout %v", sc.idle))
+	case sc.resetN > 0:
+		res.faultOn(fmt.Sprintf("RST after every %dth request", sc.resetN))
+	}
 	if sc.storm > 0 {
-		srv.storm.Store(time.Now().Add(sc.storm).UnixNano())
+		now := time.Now()
+		srv.storm.Store(now.Add(sc.storm).UnixNano())
+		res.timeline().FaultOnAt(now, "503 storm")
+		res.timeline().FaultOffAt(now.Add(sc.storm))
 	}
 	stopRestart := make(chan struct{})
 	var bg sync.WaitGroup
@@ -190,7 +205,9 @@ func runScenario(sc scenario, useHerz bool) (*tally, error) {
 			case <-stopRestart:
 				return
 			}
+			res.faultOn("server down")
 			srv.restart(80 * time.Millisecond)
+			res.faultOff()
 		}()
 	}
 	var wg sync.WaitGroup

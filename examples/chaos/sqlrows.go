@@ -180,7 +180,9 @@ func runSQL(db sqlDB, dsn string) (row, error) {
 	}
 	time.Sleep(20 * time.Millisecond) // the last FINs cross loopback
 
-	r := row{std: &tally{dups: -1}, hz: &tally{dups: -1, herzSide: true}}
+	r := row{std: &tally{dups: -1, conns: func() int { return int(cd.n.Load()) }},
+		hz: &tally{dups: -1, herzSide: true, conns: func() int { return int(conn.Dialer().Stats().Dials) }}}
+	r.std.before, r.hz.before = "idle sessions killed before the run", "idle sessions killed before the run"
 	for _, side := range []struct {
 		db *sql.DB
 		t  *tally

@@ -51,7 +51,7 @@ func streamRows(w io.Writer, o options) ([]row, error) {
 	} {
 		srv := httptest.NewServer(s.h)
 		starting(w, s.name)
-		std, hz, finish, err := clients(strictHerz)
+		std, hz, finish, conns, err := clients(strictHerz)
 		if err != nil {
 			srv.Close()
 			return nil, err
@@ -59,7 +59,7 @@ func streamRows(w io.Writer, o options) ([]row, error) {
 		// The context bounds each stream: http.Client.Timeout would also
 		// make a 101's body read-only.
 		std.Timeout, hz.Timeout = 0, 0
-		r := row{name: s.name, std: &tally{dups: -1}, hz: &tally{dups: -1}}
+		r := row{name: s.name, std: &tally{dups: -1, conns: conns[0]}, hz: &tally{dups: -1, conns: conns[1]}}
 		for _, side := range []struct {
 			c *http.Client
 			t *tally

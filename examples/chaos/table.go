@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/herz-go/herz/faultlab"
 )
 
 // tally is what one client (the standard library or herz) saw in one row.
@@ -23,10 +26,45 @@ type tally struct {
 	evicts   map[string]uint64
 	newConns uint64
 	herzSide bool // retries and evictions are herz's counters (the stdlib has none)
+
+	// conns, if set before the first request, counts the connections the
+	// client opened so far: the figure's connection series.
+	conns func() int
+	// before and during, if set before load, name the fault that happened
+	// just before the load or holds all along: the figure's shaded window.
+	before, during string
+	tl             *faultlab.Timeline // the run over time, from the first request
 }
+
+// timeline returns t's timeline, started at the first call.
+func (t *tally) timeline() *faultlab.Timeline {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tl == nil {
+		// 20 s of 20 ms buckets, about 11 KB a second: every row ends well
+		// before (operations after the last bucket are counted in it).
+		t.tl, _ = faultlab.NewTimeline(faultlab.TimelineConfig{Bucket: 20 * time.Millisecond, Buckets: 1000, Conns: t.conns})
+	}
+	return t.tl
+}
+
+// watch samples t's connection count once per bucket until stop is called
+// (stop waits for the sampler to end).
+func (t *tally) watch() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	tl := t.timeline()
+	wg.Go(func() { tl.Watch(ctx) })
+	return func() { cancel(); wg.Wait() }
+}
+
+// faultOn and faultOff mark a fault window on t's timeline.
+func (t *tally) faultOn(label string) { t.timeline().FaultOn(label) }
+func (t *tally) faultOff()            { t.timeline().FaultOff() }
 
 // record adds one request's outcome; safe for concurrent use.
 func (t *tally) record(d time.Duration, err error) {
+	t.timeline().Record(d, err)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.requests++
@@ -50,6 +88,16 @@ func (t *tally) timed(f func() error) error {
 // load runs op each times on each of workers goroutines, recording every
 // call, and returns when all are done.
 func (t *tally) load(workers, each int, op func() error) {
+	defer t.timeline().Finish()
+	tl := t.timeline() // time zero: the start of the load
+	if t.before != "" {
+		tl.FaultOnAt(tl.Start(), t.before)
+		tl.FaultOffAt(tl.Start())
+	}
+	if t.during != "" {
+		tl.FaultOnAt(tl.Start(), t.during)
+	}
+	defer t.watch()()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
