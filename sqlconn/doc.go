@@ -61,16 +61,29 @@
 // # Connecting
 //
 // Connect goes through a per-server circuit breaker (package breaker) and
-// retries failed dials with jittered exponential backoff, one layer: the
-// connector's own Dialer has its dial retries and breaker off. While the
-// database is down, callers fail at once; the breaker lets one connect
-// through every 0.4–1.2s, so the first success comes within about a second
-// after the database is back; then the pool refills in slow start (1, 2, 4,
-// … connects at once). Idle timeouts the server announces are learned at
-// connect (Config.IdleHint: MySQL wait_timeout, PostgreSQL
-// idle_session_timeout), so idle connections are evicted at 75% of them,
-// before the server closes them; idle closes that happen anyway are learned
-// by the dialer.
+// retries refused and reset connects with jittered exponential backoff, one
+// layer: the connector's own Dialer has its dial retries and breaker off.
+// Config.ConnectTimeout (or the DSN's own connect_timeout / timeout) bounds
+// the whole Connect, retries included; a timeout is not retried. Once the
+// breaker is open, one probe connect at a time looks for the database every
+// 10–80ms, and a caller the breaker refuses waits (at most about as long as
+// its retries would have) for that probe: as soon as a probe connects, its
+// connection serves the next caller and nobody is refused any more, without
+// waiting for the breaker's open interval to end. After the breaker closes,
+// the pool refills in slow start (1, 2, 4, … connects at once). The
+// driver's own dial hook (a DialFunc or Dialer the application set) is
+// wrapped, never replaced ([WrapDial]).
+//
+// The driver's contract is kept: its errors are returned unchanged (only a
+// rejection by the breaker is a [*ConnectError]; a context that ended while
+// herz waited returns ctx.Err() itself); its deliberate ErrBadConn cases
+// still let database/sql retry (Config.DeliberateBadConn); no query is sent
+// that the application did not send. Idle timeouts the server announces can
+// be learned at connect by asking for them (Config.IdleHint: MySQL
+// wait_timeout, PostgreSQL idle_session_timeout), so idle connections are
+// evicted at 75% of them; idle closes that happen anyway are learned by the
+// dialer. [Inner] unwraps the connection sql.Conn.Raw passes, for code that
+// asserts the driver's own type.
 //
 // # Secrets
 //
