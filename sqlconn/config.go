@@ -97,10 +97,13 @@ type Config struct {
 	// Breaker configures the per-server connect breaker. Zero fields take
 	// package breaker's defaults (open after 5 failures in a row, one probing
 	// connect while half-open, ±20% jitter) except the open interval:
-	// OpenBase 500ms and OpenMax 1s unless set, so that the first connect
-	// after the database is back comes within about a second. After the
-	// breaker closes again, connects refill the pool in slow start: 1 at a
-	// time, then 2, 4, … up to 64, then no limit.
+	// OpenBase 500ms and OpenMax 1s unless set. While it is open, a probe
+	// connect looks for the database every 10–80ms, and callers it refuses
+	// wait for that probe (at most about as long as their connect retries
+	// would have): the first connect after the database is back comes within
+	// one probe interval, not at the end of the open interval. From the
+	// moment it opens, connects go 1 at a time, then 2, 4, … with each
+	// success up to 64, then no limit (slow start).
 	Breaker breaker.Config
 	// DisableBreaker turns the connect breaker (and the slow start) off.
 	DisableBreaker bool

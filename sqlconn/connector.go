@@ -196,11 +196,8 @@ func New(inner driver.Connector, cfg Config) (*Connector, error) {
 		}
 		user := bc.OnStateChange
 		bc.OnStateChange = func(key string, from, to breaker.State) {
-			if from == breaker.StateHalfOpen && to == breaker.StateClosed {
-				c.gate.slowStart()
-			}
 			if to == breaker.StateOpen {
-				c.rcv.outage()
+				c.rcv.outage() // and the slow start of the connects
 			}
 			c.hrec.BreakerTransition(context.Background(), "sqlconn", key, from.String(), to.String())
 			if user != nil {

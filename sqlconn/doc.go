@@ -69,8 +69,9 @@
 // 10–80ms, and a caller the breaker refuses waits (at most about as long as
 // its retries would have) for that probe: as soon as a probe connects, its
 // connection serves the next caller and nobody is refused any more, without
-// waiting for the breaker's open interval to end. After the breaker closes,
-// the pool refills in slow start (1, 2, 4, … connects at once). The
+// waiting for the breaker's open interval to end. From the moment the
+// breaker opens, connects go one at a time, and the pool refills in slow
+// start (1, 2, 4, … connects at once). The
 // driver's own dial hook (a DialFunc or Dialer the application set) is
 // wrapped, never replaced ([WrapDial]).
 //

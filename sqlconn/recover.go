@@ -15,9 +15,14 @@ import (
 // kept for the next Connect (for at most spareMaxAge), and callers refused by
 // the breaker connect past it from then on, until the breaker has closed or
 // a connect fails again.
+//
+// The probing stops when no caller has asked for a connection for
+// probeIdle (an idle application against a dead server sends nothing), and
+// starts again with the next caller the breaker refuses.
 const (
 	probeFirst  = 10 * time.Millisecond
 	probeMax    = 80 * time.Millisecond
+	probeIdle   = time.Second
 	spareMaxAge = time.Second
 )
 
@@ -29,6 +34,7 @@ type recovery struct {
 	mu      sync.Mutex
 	back    chan struct{} // closed when the server was found back since the outage began
 	running bool          // the probe goroutine runs
+	wanted  time.Time     // when a caller last waited for the server
 	closed  bool
 	spare   *conn // the connection of the successful probe, for the next Connect
 	spareAt time.Time
@@ -56,9 +62,18 @@ func (r *recovery) outage() {
 	select {
 	case <-r.back:
 		r.back = make(chan struct{})
+		// Connects go one at a time from now on, the probe's included, and
+		// the pool refills in slow start once they succeed.
+		r.c.gate.slowStart()
 	default:
 	}
-	if !r.running {
+	r.wanted = time.Now()
+	r.startLocked()
+}
+
+// startLocked starts the probe goroutine unless it runs. r.mu is held.
+func (r *recovery) startLocked() {
+	if !r.running && !r.closed {
 		r.running = true
 		r.wg.Add(1)
 		go r.probe()
@@ -82,8 +97,20 @@ func (r *recovery) probe() {
 			return
 		case <-t.C:
 		}
+		r.mu.Lock()
+		if time.Since(r.wanted) > probeIdle {
+			r.running = false // nobody waits: the next refused caller restarts it
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(r.ctx, timeout)
-		w, err := r.c.open(ctx)
+		release, err := r.c.gate.acquire(ctx)
+		var w *conn
+		if err == nil {
+			w, err = r.c.open(ctx)
+			release(err == nil)
+		}
 		cancel()
 		if err == nil {
 			r.stopped(w)
@@ -123,6 +150,12 @@ func (r *recovery) stopped(w *conn) {
 func (r *recovery) waitBack(ctx context.Context, d time.Duration) bool {
 	r.mu.Lock()
 	back := r.back
+	r.wanted = time.Now()
+	select {
+	case <-back:
+	default:
+		r.startLocked()
+	}
 	r.mu.Unlock()
 	select {
 	case <-back:

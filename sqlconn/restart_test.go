@@ -117,14 +117,21 @@ func TestPostgresRestartForReal(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	restart := time.Now()
 	upCh := make(chan time.Time, 1)
-	go func() { upCh <- acceptsAgain(dsn, 30*time.Second) }()
+	stopProbe := make(chan struct{})
+	go func() { upCh <- acceptsAgain(dsn, stopProbe) }()
 	if err := cluster("restart", "-m", "fast"); err != nil {
 		close(stop)
+		close(stopProbe)
+		<-upCh
 		wg.Wait()
 		t.Fatal("could not restart the cluster")
 	}
-	up := <-upCh
+	if !pgReady(30 * time.Second) {
+		t.Error("PostgreSQL does not accept TCP connections after the restart")
+	}
 	time.Sleep(1500 * time.Millisecond)
+	close(stopProbe)
+	up := <-upCh
 	close(stop)
 	wg.Wait()
 	if up.IsZero() {
@@ -208,11 +215,10 @@ func load(wg *sync.WaitGroup, db *sql.DB, workers int, stop chan struct{}) *[]ca
 	return out
 }
 
-// acceptsAgain waits for PostgreSQL to refuse a session, then returns when
-// a fresh connection and SELECT 1 succeed again, trying every 5ms (zero
-// after limit).
-func acceptsAgain(dsn string, limit time.Duration) time.Time {
-	end := time.Now().Add(limit)
+// acceptsAgain tries a fresh connection and SELECT 1 every 5ms until stop
+// is closed, and returns when the first success after the last failure
+// began (zero if none failed, or none succeeded after the last failure).
+func acceptsAgain(dsn string, stop chan struct{}) time.Time {
 	try := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
@@ -224,16 +230,26 @@ func acceptsAgain(dsn string, limit time.Duration) time.Time {
 		_, err = c.Exec(ctx, "SELECT 1")
 		return err == nil
 	}
-	for time.Now().Before(end) && try() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	for time.Now().Before(end) {
-		if try() {
-			return time.Now()
+	var up time.Time
+	failed := false
+	for {
+		select {
+		case <-stop:
+			if !failed {
+				return time.Time{}
+			}
+			return up
+		default:
+		}
+		start := time.Now()
+		switch ok := try(); {
+		case !ok:
+			failed, up = true, time.Time{}
+		case failed && up.IsZero():
+			up = start
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return time.Time{}
 }
 
 // countingPQDialer is lib/pq's default dialing, counted.
