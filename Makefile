@@ -34,6 +34,10 @@ unit:
 pg-restart:
 	HERZ_PG_RESTART=1 $(GO) test -race -count=1 -run '^TestPostgresRestartForReal$$' ./sqlconn/
 
+## driver-suites: go-sql-driver/mysql's and lib/pq's own database/sql test suites, plain and through sqlconn
+driver-suites:
+	GO=$(GO) ./sqlconn/internal/driversuites/run.sh
+
 ## demo: the chaos demo — misbehaving local servers, stdlib vs herz side by side.
 demo:
 	$(GO) run ./examples/chaos

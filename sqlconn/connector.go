@@ -301,9 +301,22 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		if !tried || attempts > c.cfg.ConnectRetries || !retryableConnect(err) || ctx.Err() != nil ||
 			retry.Sleep(ctx, bo.Next()) != nil {
-			return nil, err
+			return nil, ownCancel(ctx, err)
 		}
 	}
+}
+
+// ownCancel returns ctx.Err() when err is herz's own dial error for a
+// context the caller ended (a driver that passes its dial error on unchanged,
+// as lib/pq and go-sql-driver do, would otherwise hand the caller a
+// *dialer.DialError where callers compare err == context.Canceled), and err
+// otherwise: a driver's own error stays unchanged.
+func ownCancel(ctx context.Context, err error) error {
+	var de *dialer.DialError
+	if cerr := ctx.Err(); cerr != nil && errors.As(err, &de) && err == error(de) && errors.Is(err, cerr) {
+		return cerr
+	}
+	return err
 }
 
 // retryableConnect reports whether a connect failure is one a new attempt
