@@ -5,7 +5,7 @@ FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 SOAK    ?= 30s
 
-.PHONY: test tidy-check vet fmt-check unit pg-restart demo bench soak fuzz results
+.PHONY: test tidy-check vet fmt-check unit pg-restart driver-suites demo bench soak fuzz results
 
 ## test: go.mod tidy check, gofmt check, go vet, the race-enabled test suite (integration tests included), short fuzz runs.
 test: tidy-check fmt-check vet unit pg-restart fuzz

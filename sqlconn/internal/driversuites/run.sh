@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the database/sql test suites of go-sql-driver/mysql and lib/pq from
+# Runs the database/sql test suites of go-sql-driver/mysql, lib/pq and pgx v5
+# stdlib from
 # the module cache twice, with the same flags: once plain, once with every
 # database the suite opens routed through herz's sqlconn (HERZ_SUITE=1). The
 # only edits to their code, made in a copy of the module (the module cache
@@ -10,7 +11,8 @@
 # tests passing plain and through herz, and the tests that pass plain but
 # fail through herz; exits non-zero if there are any.
 #
-# Usage: run.sh [mysql|pq ...]   (default: both). Needs MariaDB on
+# Usage: run.sh [mysql|pq|pgx ...]   (default: all three; pgx needs the
+# module proxy once, for testify). Needs MariaDB on
 # 127.0.0.1:3306 (root, db test) and PostgreSQL on 127.0.0.1:5432 (postgres,
 # db test).
 set -euo pipefail
@@ -22,7 +24,7 @@ tmp=$(mktemp -d)
 [ -n "${KEEP:-}" ] && echo "outputs in $tmp"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(mysql pq)
+[ ${#suites[@]} -eq 0 ] && suites=(mysql pq pgx)
 status=0
 
 moddir() { $GO list -m -f '{{.Dir}}' "$1"; }
@@ -66,7 +68,7 @@ run() { # run <name> <pkg> <skip regexp> <env...>: prints "<name> plain|herz" re
 		echo "$name: passing plain, failing through herz:"
 		echo "$worse" | sed 's/^/  /'
 		for t in $worse; do
-			grep -A12 -E "^(=== RUN|--- FAIL): $t\$" "$tmp/$name.herz.out" | grep -E '_test.go:[0-9]+' | head -3 | sed 's/^/    /'
+			grep -A12 -E "^(=== (RUN|NAME|CONT) +|--- FAIL: )$t( |\$)" "$tmp/$name.herz.out" | grep -E '_test.go:[0-9]+' | head -3 | sed 's/^/    /' || true
 		done
 		status=1
 	fi
@@ -103,6 +105,22 @@ EOG
 		# so herz is not in their path). Skipped in both runs.
 		run pq github.com/lib/pq '^TestListener' \
 			PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres PGDATABASE=test PGSSLMODE=disable
+		;;
+	pgx)
+		d=$(copymod github.com/jackc/pgx/v5)
+		# pgx's suite uses testify, which herz's go.mod does not require:
+		# added to the temporary modfile only.
+		GOFLAGS=-mod=mod $GO get -modfile="$tmp/go.mod" github.com/stretchr/testify@v1.12.1 >/dev/null 2>&1 || {
+			echo "pgx: cannot add testify to the temporary modfile (needs the module proxy once)" >&2
+			status=1
+			continue
+		}
+		sed -i -e 's/return stdlib\.OpenDB(\*config, opts\.\.\.)/return herzOpenDB(t, config, opts...)/' \
+			-e 's/driverConn\.(\*stdlib\.Conn)/sqlconn.Inner(driverConn).(*stdlib.Conn)/g' \
+			-e '0,/^import (/s//import (\n\t"github.com\/herz-go\/herz\/sqlconn"/' "$d/stdlib/sql_test.go"
+		cp "$here/pgx_hook.go.txt" "$d/stdlib/zz_herz_test.go"
+		run pgx github.com/jackc/pgx/v5/stdlib '^$' \
+			PGX_TEST_DATABASE="postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 		;;
 	*)
 		echo "unknown suite $s" >&2
