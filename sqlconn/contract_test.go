@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"reflect"
 	"strings"
@@ -156,9 +157,7 @@ func userDialDBs(t *testing.T, name string, cfg sqlconn.Config) (bare, herz *sql
 // TestDriverDialHooksKept: a dial function the application gave the driver
 // (pgx ConnConfig.DialFunc, a lib/pq Dialer, a network registered with
 // mysql.RegisterDialContext) still dials every connection through herz, as
-// it does with the bare driver, and the queries succeed the same. No query
-// is sent that the application did not send: the bytes on the wire carry
-// no idle-timeout lookup (pg_settings, wait_timeout).
+// it does with the bare driver, and the queries succeed the same.
 func TestDriverDialHooksKept(t *testing.T) {
 	for _, name := range []string{"pgx", "pq", "mysql"} {
 		t.Run(name, func(t *testing.T) {
@@ -194,7 +193,9 @@ func TestDriverDialHooksKept(t *testing.T) {
 func TestRejectReadOnlyRetried(t *testing.T) {
 	t.Parallel()
 	d := driverNamed("mysql")
-	dsn := d.dsn(t) + "&rejectReadOnly=true"
+	// interpolateParams: the INSERT goes out as one query, so the
+	// read-only error answers a statement that was sent (not a PREPARE).
+	dsn := d.dsn(t) + "&rejectReadOnly=true&interpolateParams=true"
 	admin := adminFor(t, d, d.dsn(t))
 	table := fmt.Sprintf("herz_ro_%d", time.Now().UnixNano())
 	if _, err := admin.Exec("CREATE TABLE " + table + " (k VARCHAR(20))"); err != nil {
@@ -202,10 +203,11 @@ func TestRejectReadOnlyRetried(t *testing.T) {
 	}
 	t.Cleanup(func() { admin.Exec("DROP TABLE " + table) })
 	herzDB, _ := d.herz(t, dsn, sqlconn.Config{})
+	herzControl, _ := d.herz(t, d.dsn(t), sqlconn.Config{})
 	for _, side := range []struct {
 		name string
 		db   *sql.DB
-	}{{"bare", d.bare(t, dsn)}, {"herz", herzDB}} {
+	}{{"control", d.bare(t, d.dsn(t))}, {"herz control", herzControl}, {"bare", d.bare(t, dsn)}, {"herz", herzDB}} {
 		ctx := context.Background()
 		side.db.SetMaxIdleConns(1)
 		c, err := side.db.Conn(ctx)
@@ -222,6 +224,15 @@ func TestRejectReadOnlyRetried(t *testing.T) {
 			t.Fatal(qerr)
 		}
 		t.Logf("%s: INSERT on a read-only session: err %v, rows %d", side.name, err, n)
+		if strings.HasSuffix(side.name, "control") {
+			// Without rejectReadOnly the read-only error reaches the caller:
+			// the INSERT did go to the read-only session.
+			var me *mysql.MySQLError
+			if !errors.As(err, &me) || n != 0 {
+				t.Fatalf("control without rejectReadOnly: %v, %d rows; want the server's read-only error", err, n)
+			}
+			continue
+		}
 		if err != nil || n != 1 {
 			t.Errorf("%s: INSERT: %v, %d rows, want it retried on a new connection: nil, 1 row", side.name, err, n)
 		}
@@ -411,6 +422,80 @@ func TestRawLegacyInterfaces(t *testing.T) {
 				c.Close()
 				if err != nil {
 					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// recordingProxy forwards 127.0.0.1:port to target and keeps every byte the
+// clients sent.
+func recordingProxy(t *testing.T, target string) (addr string, sent func() string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			wg.Go(func() { io.Copy(&recConn{Conn: up, r: rec}, c); up.Close() })
+			wg.Go(func() { io.Copy(c, up); c.Close() })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String(), rec.sentText
+}
+
+// TestNoQueryTheApplicationDidNotSend: through herz with the default Config,
+// the bytes the client sends carry no query the application did not send (no
+// idle-timeout lookup: pg_settings, wait_timeout), as with the bare driver;
+// a server that cannot answer one is never asked.
+func TestNoQueryTheApplicationDidNotSend(t *testing.T) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := d.dsn(t)
+			target := "127.0.0.1:5432"
+			if d.mysql {
+				target = "127.0.0.1:3306"
+			}
+			bareAddr, bareSent := recordingProxy(t, target)
+			herzAddr, herzSent := recordingProxy(t, target)
+			bare := d.bare(t, withHost(t, dsn, bareAddr, d.mysql))
+			herz, _ := d.herz(t, withHost(t, dsn, herzAddr, d.mysql), sqlconn.Config{})
+			for _, db := range []*sql.DB{bare, herz} {
+				if n, err := queries(db, 4, true); n != 0 {
+					t.Fatalf("%d queries failed: %v", n, err)
+				}
+				db.Close()
+			}
+			for _, q := range []string{"pg_settings", "wait_timeout"} {
+				if strings.Contains(herzSent(), q) && !strings.Contains(bareSent(), q) {
+					t.Errorf("herz sent a query the application did not send (%q)", q)
 				}
 			}
 		})

@@ -88,9 +88,11 @@
 //
 // # Secrets
 //
-// Connect errors are [*ConnectError]s whose message passes the driver's text
-// through [Redact]; the server is named by host:port only, and metric
-// attributes go through the same host:port normalisation. herz logs
+// A connect failure is the driver's own error, as with the plain driver
+// (the drivers leave the password out of theirs); herz's own errors — a
+// [*ConnectError] from the breaker, an invalid DSN at Open — pass any
+// driver text through [Redact] and name the server by host:port only, and
+// metric attributes go through the same host:port normalisation. herz logs
 // nothing. (A driver's own logger is the driver's: go-sql-driver/mysql
 // logs to stderr when herz closes a dead connection under it; set its
 // logger with mysql.SetLogger.)
