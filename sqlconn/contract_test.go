@@ -501,3 +501,35 @@ func TestNoQueryTheApplicationDidNotSend(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleHintUnavailableIsNotFatal: an idle hint the server cannot answer
+// (a proxy or PostgreSQL-compatible database without pg_settings) costs
+// nothing: connections open and queries succeed as with the bare driver.
+func TestIdleHintUnavailableIsNotFatal(t *testing.T) {
+	t.Parallel()
+	d := driverNamed("pgx")
+	dsn := d.dsn(t)
+	var asked atomic.Int64
+	hint := func(ctx context.Context, c driver.Conn) (time.Duration, error) {
+		asked.Add(1)
+		return sqlconn.PostgresIdleHint(ctx, &noSettings{c})
+	}
+	bare := d.bare(t, dsn)
+	herz, _ := d.herz(t, dsn, sqlconn.Config{IdleHint: hint})
+	bareFailed, _ := queries(bare, 8, true)
+	herzFailed, herzErr := queries(herz, 8, true)
+	t.Logf("idle hint failing on every connection (%d asked): herz %d errors, bare %d", asked.Load(), herzFailed, bareFailed)
+	if asked.Load() == 0 {
+		t.Fatal("the idle hint never ran: the test is broken")
+	}
+	if herzFailed > bareFailed {
+		t.Errorf("herz %d errors (first %v), bare %d", herzFailed, herzErr, bareFailed)
+	}
+}
+
+// noSettings is a connection whose server has no pg_settings.
+type noSettings struct{ driver.Conn }
+
+func (n *noSettings) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return n.Conn.(driver.QueryerContext).QueryContext(ctx, "SELECT setting FROM no_such_relation_pg_settings", args)
+}
