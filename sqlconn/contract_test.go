@@ -533,3 +533,74 @@ type noSettings struct{ driver.Conn }
 func (n *noSettings) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	return n.Conn.(driver.QueryerContext).QueryContext(ctx, "SELECT setting FROM no_such_relation_pg_settings", args)
 }
+
+// TestWrappedDialVerified: the application's own dial function, on its
+// first dial only, connects to a peer that resets at once (the reset lands
+// in the connect or on the socket the hook returns, whichever the kernel
+// reports first). herz treats the hook's dial as its own: a reset connect is
+// retried, a returned socket is verified (SO_ERROR, getpeername) before the
+// handshake, and the next dial goes through the same hook: the ping
+// succeeds. The bare driver, with the same hook, fails it.
+func TestWrappedDialVerified(t *testing.T) {
+	t.Parallel()
+	d := driverNamed("pgx")
+	dsn := d.dsn(t)
+	// A listener that resets every connection it accepts.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	hook := func(dials *atomic.Int64) func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var nd net.Dialer
+			if dials.Add(1) == 1 {
+				c, err := nd.DialContext(ctx, "tcp", ln.Addr().String())
+				if err == nil {
+					time.Sleep(50 * time.Millisecond) // the RST arrives
+				}
+				return c, err
+			}
+			return nd.DialContext(ctx, network, addr)
+		}
+	}
+	var bareDials, herzDials atomic.Int64
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.DialFunc = hook(&bareDials)
+	bare := closeLater(t, stdlib.OpenDB(*pc))
+	hc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.DialFunc = hook(&herzDials)
+	c, err := pgxconn.FromConfig(hc, sqlconn.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	herz := closeLater(t, sqlconn.OpenDB(c))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	bareErr := bare.PingContext(ctx)
+	herzErr := herz.PingContext(ctx)
+	t.Logf("first dial of the hook returns a reset socket: bare %v (%d dials); herz %v (%d dials)", bareErr, bareDials.Load(), herzErr, herzDials.Load())
+	if herzErr != nil {
+		t.Errorf("herz: %v, want the dead socket refused and dialed again", herzErr)
+	}
+	if bareErr == nil {
+		t.Log("the bare driver got past the dead socket too (pgx retried on its own)")
+	}
+}
