@@ -3,7 +3,9 @@ package sqlconn_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +83,35 @@ func TestConnectTimeoutIsTheTotal(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		// A connect the caller cancels while the SYN goes unanswered: what
+		// callers test on the plain driver's error holds through herz, and
+		// errors.Is(err, context.Canceled) always does.
+		for _, drv := range []string{"pgx", "pq", "mysql"} {
+			var shapes [2]string
+			var herzErr error
+			for i, mode := range []string{" bare", " herz"} {
+				db, err := open[drv+mode]()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(100*time.Millisecond, cancel)
+				err = db.PingContext(ctx)
+				cancel()
+				db.Close()
+				shapes[i] = fmt.Sprintf("==Canceled %v, Is(Canceled) %v", err == context.Canceled, errors.Is(err, context.Canceled))
+				if mode == " herz" {
+					herzErr = err
+				}
+			}
+			t.Logf("%s, connect cancelled while blackholed: bare %s; herz %s (%v)", drv, shapes[0], shapes[1], herzErr)
+			if !errors.Is(herzErr, context.Canceled) {
+				t.Errorf("%s: herz's cancelled connect %v does not match context.Canceled", drv, herzErr)
+			}
+			if strings.Contains(shapes[0], "==Canceled true") && herzErr != context.Canceled {
+				t.Errorf("%s: the bare driver's cancelled connect is context.Canceled, herz's is %v", drv, herzErr)
+			}
+		}
 		for _, drv := range []string{"pgx", "pq", "mysql"} {
 			b, h := took[drv+" bare"], took[drv+" herz"]
 			t.Logf("%s, connect timeout 3s, blackholed: bare %v (%v); herz %v (%v)", drv, b.Round(time.Millisecond), errs[drv+" bare"], h.Round(time.Millisecond), errs[drv+" herz"])
