@@ -453,6 +453,9 @@ type ConnectError struct {
 
 // Error implements error.
 func (e *ConnectError) Error() string {
+	if e.Attempts == 0 {
+		return fmt.Sprintf("herz/sqlconn: connect to %s refused: %s", e.Server, Redact(e.Err.Error()))
+	}
 	return fmt.Sprintf("herz/sqlconn: connect to %s failed after %d attempt(s): %s", e.Server, e.Attempts, Redact(e.Err.Error()))
 }
 
