@@ -98,10 +98,11 @@ type Config struct {
 	// package breaker's defaults (open after 5 failures in a row, one probing
 	// connect while half-open, ±20% jitter) except the open interval:
 	// OpenBase 500ms and OpenMax 1s unless set. While it is open, a probe
-	// connect looks for the database every 10–80ms, and callers it refuses
-	// wait for that probe (at most about as long as their connect retries
-	// would have): the first connect after the database is back comes within
-	// one probe interval, not at the end of the open interval. From the
+	// connect looks for the database every 10–60ms, and a caller it
+	// refuses waits for the next probe (within its context): it is refused
+	// only when a probe that started after it arrived failed, and connects as
+	// soon as one succeeds. The first connect after the database is back
+	// comes within one probe interval, not at the end of the open interval. From the
 	// moment it opens, connects go 1 at a time, then 2, 4, … with each
 	// success up to 64, then no limit (slow start).
 	Breaker breaker.Config

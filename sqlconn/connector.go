@@ -367,7 +367,7 @@ func (c *Connector) connectOnce(ctx context.Context) (_ driver.Conn, tried bool,
 	if c.breakers != nil {
 		var err error
 		if done, err = c.breakers.Allow(c.cfg.Server); err != nil {
-			if !c.rcv.waitBack(ctx, c.backWait()) {
+			if !c.rcv.waitBack(ctx) {
 				if ctx.Err() != nil {
 					return nil, false, ctx.Err()
 				}
@@ -397,14 +397,6 @@ func (c *Connector) connectOnce(ctx context.Context) (_ driver.Conn, tried bool,
 		return nil, true, err
 	}
 	return w, true, nil
-}
-
-// backWait is how long a connect refused by the open breaker waits for the
-// recovery probe to find the server back: about as long as the connect
-// retries it replaces would have waited.
-func (c *Connector) backWait() time.Duration {
-	d := c.cfg.ConnectBackoff << min(c.cfg.ConnectRetries, 8)
-	return min(d, c.cfg.ConnectBackoffMax)
 }
 
 // open connects through the driver and wraps the connection.

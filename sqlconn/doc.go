@@ -66,8 +66,9 @@
 // Config.ConnectTimeout (or the DSN's own connect_timeout / timeout) bounds
 // the whole Connect, retries included; a timeout is not retried. Once the
 // breaker is open, one probe connect at a time looks for the database every
-// 10–80ms, and a caller the breaker refuses waits (at most about as long as
-// its retries would have) for that probe: as soon as a probe connects, its
+// 10–60ms, and a caller the breaker refuses waits for the next probe
+// (within its context), refused only when a probe that started after it
+// arrived failed: as soon as a probe connects, its
 // connection serves the next caller and nobody is refused any more, without
 // waiting for the breaker's open interval to end. From the moment the
 // breaker opens, connects go one at a time, and the pool refills in slow

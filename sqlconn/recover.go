@@ -21,7 +21,7 @@ import (
 // starts again with the next caller the breaker refuses.
 const (
 	probeFirst  = 10 * time.Millisecond
-	probeMax    = 80 * time.Millisecond
+	probeMax    = 60 * time.Millisecond
 	probeIdle   = time.Second
 	spareMaxAge = time.Second
 )
@@ -35,6 +35,9 @@ type recovery struct {
 	back    chan struct{} // closed when the server was found back since the outage began
 	running bool          // the probe goroutine runs
 	wanted  time.Time     // when a caller last waited for the server
+	started uint64        // probe connects started so far
+	failed  uint64        // the number (in started) of the last probe that failed
+	fail    chan struct{} // closed and replaced when a probe fails
 	closed  bool
 	spare   *conn // the connection of the successful probe, for the next Connect
 	spareAt time.Time
@@ -48,6 +51,7 @@ func (r *recovery) init(c *Connector) {
 	r.c = c
 	r.back = make(chan struct{})
 	close(r.back) // no outage yet
+	r.fail = make(chan struct{})
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 }
 
@@ -103,6 +107,8 @@ func (r *recovery) probe() {
 			r.mu.Unlock()
 			return
 		}
+		r.started++
+		seq := r.started
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(r.ctx, timeout)
 		release, err := r.c.gate.acquire(ctx)
@@ -116,6 +122,11 @@ func (r *recovery) probe() {
 			r.stopped(w)
 			return
 		}
+		r.mu.Lock()
+		r.failed = seq
+		close(r.fail)
+		r.fail = make(chan struct{})
+		r.mu.Unlock()
 		wait = min(wait*3/2, probeMax)
 	}
 }
@@ -145,35 +156,40 @@ func (r *recovery) stopped(w *conn) {
 	}
 }
 
-// waitBack waits up to d (and ctx) for the server to be found back; true
-// when it is.
-func (r *recovery) waitBack(ctx context.Context, d time.Duration) bool {
+// waitBack waits for the next evidence about the server: true as soon as a
+// probe found it back, false when a probe that started after this call
+// failed (the server still refuses), when ctx ends or the connector closes.
+// A caller is thus refused only on fresh evidence, never while the probe
+// that will find the server back is still in flight.
+func (r *recovery) waitBack(ctx context.Context) bool {
 	r.mu.Lock()
-	back := r.back
 	r.wanted = time.Now()
-	select {
-	case <-back:
-	default:
+	arrived := r.started
+	for {
+		back, fail := r.back, r.fail
+		select {
+		case <-back:
+			r.mu.Unlock()
+			return true
+		default:
+		}
+		if r.failed > arrived {
+			r.mu.Unlock()
+			return false
+		}
 		r.startLocked()
+		r.mu.Unlock()
+		select {
+		case <-back:
+			return true
+		case <-fail:
+		case <-ctx.Done():
+			return false
+		case <-r.ctx.Done():
+			return false
+		}
+		r.mu.Lock()
 	}
-	r.mu.Unlock()
-	select {
-	case <-back:
-		return true
-	default:
-	}
-	if d <= 0 {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-back:
-		return true
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return false
 }
 
 // takeSpare returns the probe's connection, if there is a fresh one.
