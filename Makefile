@@ -5,7 +5,7 @@ FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 SOAK    ?= 30s
 
-.PHONY: test tidy-check vet fmt-check unit pg-restart demo bench soak fuzz results
+.PHONY: test tidy-check vet fmt-check unit pg-restart driver-suites demo bench soak fuzz results
 
 ## test: go.mod tidy check, gofmt check, go vet, the race-enabled test suite (integration tests included), short fuzz runs.
 test: tidy-check fmt-check vet unit pg-restart fuzz
@@ -33,6 +33,10 @@ unit:
 ## pgx pool (sqlconn's TestPostgresRestartForReal); alone, after every other test. Needs root.
 pg-restart:
 	HERZ_PG_RESTART=1 $(GO) test -race -count=1 -run '^TestPostgresRestartForReal$$' ./sqlconn/
+
+## driver-suites: go-sql-driver/mysql's and lib/pq's own database/sql test suites, plain and through sqlconn
+driver-suites:
+	GO=$(GO) ./sqlconn/internal/driversuites/run.sh
 
 ## demo: the chaos demo — misbehaving local servers, stdlib vs herz side by side.
 demo:

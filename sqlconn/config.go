@@ -73,14 +73,18 @@ type Config struct {
 	// replaced. Default (zero) 1s, as pgxpool; negative disables the ping.
 	PingAfterIdle time.Duration
 
-	// ConnectTimeout bounds one connect attempt, dial and handshake
-	// (the caller's context may end it sooner). Default (zero) 10s; negative
-	// leaves only the caller's context.
+	// ConnectTimeout bounds a whole Connect: every attempt, dial and
+	// handshake, and the backoff between them (the caller's context may end
+	// it sooner). A connect that timed out is not retried. The sub-packages
+	// set it from the DSN's own timeout (PostgreSQL connect_timeout, MySQL
+	// timeout) when it is zero. Default (zero) 10s; negative leaves only the
+	// caller's context.
 	ConnectTimeout time.Duration
-	// ConnectRetries is the number of extra connect attempts after a dial
-	// failure (refused, reset, timeout of the TCP connect). Handshake errors
-	// (authentication, unknown database) are not retried. Default (zero) 2;
-	// negative disables retries.
+	// ConnectRetries is the number of extra connect attempts after a
+	// refused or reset connect, or a server that is starting up (SQLSTATE
+	// 57P03), within ConnectTimeout. Timeouts, unreachable hosts and other
+	// handshake errors (authentication, unknown database) are not retried.
+	// Default (zero) 2; negative disables retries.
 	ConnectRetries int
 	// ConnectBackoff is the delay before the first connect retry, doubled
 	// per retry with ±50% jitter. Default (zero) 50ms; negative is invalid.
@@ -93,10 +97,14 @@ type Config struct {
 	// Breaker configures the per-server connect breaker. Zero fields take
 	// package breaker's defaults (open after 5 failures in a row, one probing
 	// connect while half-open, ±20% jitter) except the open interval:
-	// OpenBase 500ms and OpenMax 1s unless set, so that the first connect
-	// after the database is back comes within about a second. After the
-	// breaker closes again, connects refill the pool in slow start: 1 at a
-	// time, then 2, 4, … up to 64, then no limit.
+	// OpenBase 500ms and OpenMax 1s unless set. While it is open, a probe
+	// connect looks for the database every 10–60ms, and a caller it
+	// refuses waits for the next probe (within its context): it is refused
+	// only when a probe that started after it arrived failed, and connects as
+	// soon as one succeeds. The first connect after the database is back
+	// comes within one probe interval, not at the end of the open interval. From the
+	// moment it opens, connects go 1 at a time, then 2, 4, … with each
+	// success up to 64, then no limit (slow start).
 	Breaker breaker.Config
 	// DisableBreaker turns the connect breaker (and the slow start) off.
 	DisableBreaker bool
@@ -113,10 +121,21 @@ type Config struct {
 	// idle timeout the server announced for it (MySQL wait_timeout,
 	// PostgreSQL idle_session_timeout; 0 for none). It is fed to the
 	// Dialer's learner, so idle connections are evicted before the server
-	// closes them. The sub-packages set [PostgresIdleHint] or
-	// [MySQLIdleHint]. An error is ignored (no hint). Default (nil): none;
-	// idle closes are still learned when they happen.
+	// closes them. [PostgresIdleHint] and [MySQLIdleHint] are ready-made
+	// ones; each runs a query the application did not send, so none is set
+	// unless asked for. An error is ignored (no hint). Default (nil): none;
+	// idle closes are learned by the Dialer when they happen.
 	IdleHint func(ctx context.Context, conn driver.Conn) (time.Duration, error)
+
+	// DeliberateBadConn, if set, reports whether a driver.ErrBadConn the
+	// driver returned after the statement was sent is one it returns on
+	// purpose, knowing the server refused the statement (go-sql-driver's
+	// rejectReadOnly: the server answered with a read-only error). herz then
+	// passes it to database/sql, which retries on another connection, as the
+	// driver intends; any other ErrBadConn after bytes were sent becomes an
+	// [*UncertainError]. The mysqlconn sub-package sets it when the DSN has
+	// rejectReadOnly=true. Default (nil): none.
+	DeliberateBadConn func(err error) bool
 
 	// MeterProvider records the db.client.connection.* metrics and, for the
 	// connector's own Dialer, herz's dial, probe and eviction metrics.

@@ -58,7 +58,17 @@ type conn struct {
 
 // Inner returns the driver connection under a connection of a wrapped
 // connector (the value sql.Conn.Raw passes to its function), or c itself
-// when it is not one: use it to reach driver-specific methods.
+// when it is not one. Code that asserts the driver's own type (such as
+// *stdlib.Conn of pgx, or go-sql-driver's connection) unwraps with it in
+// one line, and keeps working with the plain driver:
+//
+//	err := conn.Raw(func(dc any) error {
+//		pc := sqlconn.Inner(dc).(*stdlib.Conn)
+//		...
+//	})
+//
+// herz's own connection forwards every interface database/sql knows, the
+// legacy driver.Execer and driver.Queryer included.
 func Inner(c any) any {
 	if w, ok := c.(*conn); ok {
 		return w.inner
@@ -215,6 +225,13 @@ func (c *conn) guard(err error, before uint64) error {
 	if err == nil || c.tc == nil || !errors.Is(err, driver.ErrBadConn) || c.written() == before {
 		return err
 	}
+	if d := c.c.cfg.DeliberateBadConn; d != nil && d(err) {
+		// The driver knows the server refused the statement (go-sql-driver's
+		// rejectReadOnly): database/sql retries it on another connection,
+		// as the driver intends.
+		c.bad = true
+		return err
+	}
 	c.bad = true
 	return &UncertainError{Err: err}
 }
@@ -354,6 +371,27 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		return nil, driver.ErrSkip
 	}
 	return rows, c.guard(err, before)
+}
+
+// Exec implements the legacy driver.Execer for code that reaches the
+// connection through sql.Conn.Raw (database/sql itself uses ExecContext).
+func (c *conn) Exec(query string, args []driver.Value) (driver.Result, error) {
+	return c.ExecContext(context.Background(), query, namedArgs(args))
+}
+
+// Query implements the legacy driver.Queryer for code that reaches the
+// connection through sql.Conn.Raw (database/sql itself uses QueryContext).
+func (c *conn) Query(query string, args []driver.Value) (driver.Rows, error) {
+	return c.QueryContext(context.Background(), query, namedArgs(args))
+}
+
+// namedArgs is database/sql's conversion of positional values.
+func namedArgs(args []driver.Value) []driver.NamedValue {
+	nv := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return nv
 }
 
 // Ping implements driver.Pinger (a no-op when the driver cannot ping, as

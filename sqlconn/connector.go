@@ -10,11 +10,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/herz-go/herz/breaker"
 	"github.com/herz-go/herz/dialer"
 	"github.com/herz-go/herz/internal/retry"
+	"github.com/herz-go/herz/internal/sockopt"
 	"github.com/herz-go/herz/internal/telemetry"
 )
 
@@ -52,12 +54,85 @@ func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.adopt(nc)
+	return nc, nil
+}
+
+// WrapDial returns a dial function for a driver's dial hook that keeps the
+// dial function the application set there (an SSH tunnel, a cloud
+// connector): dial still dials every connection, and herz verifies the
+// socket it returns (SO_ERROR and a connect to itself, as its Dialer does)
+// and links it to the driver connection, like [DialContext]. A connection
+// dial made through herz's Dialer (or [DialContext]) is tracked and probed
+// at every reuse; any other gets the bounded ping after Config.PingAfterIdle
+// and the lifetime limit. A nil dial returns [DialContext].
+func WrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		return DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil || nc == nil {
+			return nc, err
+		}
+		if err := verify(nc, addr); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		if s, _ := ctx.Value(slotKey{}).(*slot); s != nil {
+			s.adopt(nc)
+		}
+		return nc, nil
+	}
+}
+
+// verify checks a socket a user's dial function returned, when a TCP socket
+// can be found under it.
+func verify(nc net.Conn, addr string) error {
+	if _, ok := dialer.ConnOf(nc); ok {
+		return nil // verified by herz's Dialer
+	}
+	for range 8 {
+		switch v := nc.(type) {
+		case *net.TCPConn:
+			raw, err := v.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			if err := sockopt.Verify(raw); err != nil {
+				ve := &dialer.VerifyError{Addr: addr, Check: "so_error", Err: err}
+				if se, ok := err.(*sockopt.VerifyError); ok {
+					ve.Check, ve.Err = se.Check, se.Err
+				}
+				return ve
+			}
+			l, ok1 := v.LocalAddr().(*net.TCPAddr)
+			r, ok2 := v.RemoteAddr().(*net.TCPAddr)
+			if ok1 && ok2 && l.Port == r.Port && l.IP.Equal(r.IP) {
+				return &dialer.VerifyError{Addr: addr, Check: "self_connect"}
+			}
+			return nil
+		case interface{ NetConn() net.Conn }:
+			nc = v.NetConn()
+		case interface{ Unwrap() net.Conn }:
+			nc = v.Unwrap()
+		default:
+			return nil
+		}
+		if nc == nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// adopt links nc to the Connect of s when it is tracked by a herz Dialer.
+func (s *slot) adopt(nc net.Conn) {
 	if tc, ok := dialer.ConnOf(nc); ok {
 		s.mu.Lock()
 		s.tc = tc
 		s.mu.Unlock()
 	}
-	return nc, nil
 }
 
 // Connector is a driver.Connector that wraps another one (see [Wrap]). It
@@ -73,6 +148,7 @@ type Connector struct {
 	breakers *breaker.Registry
 	policy   retry.Policy
 	gate     gate
+	rcv      recovery
 	rec      *telemetry.SQLRecorder
 	hrec     *telemetry.Recorder
 	pool     string
@@ -105,6 +181,7 @@ func New(inner driver.Connector, cfg Config) (*Connector, error) {
 		return nil, err
 	}
 	c := &Connector{inner: inner, cfg: cfg, d: cfg.Dialer}
+	c.rcv.init(c)
 	c.policy = retry.Policy{Initial: cfg.ConnectBackoff, Max: cfg.ConnectBackoffMax, MaxRetries: retry.NoRetries}
 	if err := c.policy.Validate(); err != nil {
 		return nil, fmt.Errorf("herz/sqlconn: Config.ConnectBackoff: %w", err)
@@ -119,8 +196,8 @@ func New(inner driver.Connector, cfg Config) (*Connector, error) {
 		}
 		user := bc.OnStateChange
 		bc.OnStateChange = func(key string, from, to breaker.State) {
-			if from == breaker.StateHalfOpen && to == breaker.StateClosed {
-				c.gate.slowStart()
+			if to == breaker.StateOpen {
+				c.rcv.outage() // and the slow start of the connects
 			}
 			c.hrec.BreakerTransition(context.Background(), "sqlconn", key, from.String(), to.String())
 			if user != nil {
@@ -177,6 +254,7 @@ func (c *Connector) Close() error {
 	unreg := c.unregister
 	c.unregister = nil
 	c.mu.Unlock()
+	c.rcv.close()
 	var errs []error
 	for _, u := range unreg {
 		errs = append(errs, u())
@@ -191,62 +269,142 @@ func (c *Connector) Close() error {
 }
 
 // Connect implements driver.Connector: it opens a connection through the
-// per-server breaker (failing at once while it is open), in slow start after
-// an outage, retrying dial failures with jittered backoff, and returns it
-// wrapped. Errors never carry the DSN's password.
+// per-server breaker, in slow start after an outage, retrying refused and
+// reset connects with jittered backoff, all within Config.ConnectTimeout
+// (the whole Connect, retries included). A connect that timed out, found no
+// route or failed in the handshake is not retried. The driver's own error is
+// returned unchanged, so comparisons that work with the plain driver work
+// here too; only a rejection by the breaker is herz's own (a
+// [*ConnectError] wrapping breaker.ErrOpen), and a context that ended while
+// herz itself waited returns ctx.Err() as it is.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	if c.cfg.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		defer cancel()
+	}
 	bo := c.policy.Backoff()
-	for attempt := 0; ; attempt++ {
-		conn, err := c.connectOnce(ctx)
+	attempts := 0
+	for {
+		conn, tried, err := c.connectOnce(ctx)
+		if tried {
+			attempts++
+		}
 		if err == nil {
 			return conn, nil
 		}
-		if attempt >= c.cfg.ConnectRetries || !retryableConnect(err) || ctx.Err() != nil ||
+		if errors.Is(err, breaker.ErrOpen) {
+			return nil, &ConnectError{Server: telemetry.Peer(c.cfg.Server), Attempts: attempts, Err: err}
+		}
+		if !tried || attempts > c.cfg.ConnectRetries || !retryableConnect(err) || ctx.Err() != nil ||
 			retry.Sleep(ctx, bo.Next()) != nil {
-			return nil, &ConnectError{Server: telemetry.Peer(c.cfg.Server), Attempts: attempt + 1, Err: err}
+			return nil, ownCancel(ctx, err)
 		}
 	}
 }
 
-// retryableConnect reports whether a connect failure is a failed dial, safe
-// and useful to try again (nothing was said to the server). A breaker
-// rejection is not: failing fast is its point.
+// ownCancel returns ctx.Err() when err is herz's own dial error for a
+// context the caller ended (a driver that passes its dial error on unchanged,
+// as lib/pq and go-sql-driver do, would otherwise hand the caller a
+// *dialer.DialError where callers compare err == context.Canceled), and err
+// otherwise: a driver's own error stays unchanged.
+func ownCancel(ctx context.Context, err error) error {
+	var de *dialer.DialError
+	if cerr := ctx.Err(); cerr != nil && errors.As(err, &de) && err == error(de) && errors.Is(err, cerr) {
+		return cerr
+	}
+	return err
+}
+
+// retryableConnect reports whether a connect failure is one a new attempt
+// within the connect timeout can cure: a refused or reset connect (nothing
+// listens yet: a restarting server), a socket that failed herz's
+// verification, or a server that is starting up (SQLSTATE 57P03). A
+// timeout, an unreachable host or a cancelled context is not: a retry would
+// only multiply the caller's wait.
 func retryableConnect(err error) bool {
-	if errors.Is(err, breaker.ErrOpen) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, breaker.ErrOpen) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var de *dialer.DialError
-	return errors.As(err, &de)
+	if errors.As(err, &de) {
+		switch de.Kind {
+		case "refused", "reset", "verify", "self_connect":
+			return true
+		}
+		return false
+	}
+	var ve *dialer.VerifyError
+	if errors.As(err, &ve) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true // a dial function of the application's, not herz's Dialer
+	}
+	var st interface{ SQLState() string }
+	return errors.As(err, &st) && st.SQLState() == sqlStateCannotConnectNow
 }
 
-func (c *Connector) connectOnce(ctx context.Context) (driver.Conn, error) {
-	release, err := c.gate.acquire(ctx)
-	if err != nil {
-		return nil, err
+// sqlStateCannotConnectNow is PostgreSQL's cannot_connect_now: "the database
+// system is starting up" (or shutting down), sent before a session exists.
+const sqlStateCannotConnectNow = "57P03"
+
+// connectOnce makes one connect attempt. tried reports whether the driver
+// was asked to connect (false: the breaker refused, or the slow-start gate's
+// wait ended with ctx).
+func (c *Connector) connectOnce(ctx context.Context) (_ driver.Conn, tried bool, _ error) {
+	if w := c.rcv.takeSpare(); w != nil {
+		return w, false, nil
 	}
 	var done func(error)
 	if c.breakers != nil {
+		var err error
 		if done, err = c.breakers.Allow(c.cfg.Server); err != nil {
-			release(false)
-			return nil, err
+			if !c.rcv.waitBack(ctx) {
+				if ctx.Err() != nil {
+					return nil, false, ctx.Err()
+				}
+				return nil, false, err
+			}
+			if w := c.rcv.takeSpare(); w != nil {
+				return w, false, nil
+			}
+			done = nil // the server answered a probe: connect past the breaker
 		}
 	}
-	s := &slot{d: c.d}
-	cctx := context.WithValue(ctx, slotKey{}, s)
-	if c.cfg.ConnectTimeout > 0 {
-		var cancel context.CancelFunc
-		cctx, cancel = context.WithTimeout(cctx, c.cfg.ConnectTimeout)
-		defer cancel()
+	release, err := c.gate.acquire(ctx)
+	if err != nil {
+		if done != nil {
+			done(nil) // not the server's failure
+		}
+		return nil, false, err
 	}
-	start := time.Now()
-	inner, err := c.inner.Connect(cctx)
+	w, err := c.open(ctx)
 	if done != nil {
 		done(err)
+	} else if err != nil && retryableConnect(err) {
+		c.rcv.outage() // the server is gone again
 	}
 	release(err == nil)
+	if err != nil {
+		return nil, true, err
+	}
+	return w, true, nil
+}
+
+// open connects through the driver and wraps the connection.
+func (c *Connector) open(ctx context.Context) (*conn, error) {
+	s := &slot{d: c.d}
+	cctx := context.WithValue(ctx, slotKey{}, s)
+	start := time.Now()
+	inner, err := c.inner.Connect(cctx)
 	if err != nil {
 		return nil, err
 	}
@@ -268,22 +426,28 @@ func (c *Connector) connectOnce(ctx context.Context) (driver.Conn, error) {
 	return w, nil
 }
 
-// ConnectError is returned by Connect when no connection could be opened.
+// ConnectError is returned by Connect when herz itself refused to connect:
+// the connect breaker was open and no probe found the server back within
+// the wait. It wraps the *breaker.OpenError (errors.Is breaker.ErrOpen).
 // Its message never contains a password: the server is host:port only and
-// the driver's message goes through [Redact].
+// the wrapped message goes through [Redact]. A failure of the driver's own
+// connect is returned unchanged.
 type ConnectError struct {
 	// Server is the database server, host:port.
 	Server string
-	// Attempts is the number of connect attempts made.
+	// Attempts is the number of connects the driver made in this Connect
+	// before the breaker refused (often 0).
 	Attempts int
-	// Err is the last attempt's error (a *breaker.OpenError while the
-	// breaker is open, a *dialer.DialError for a failed dial, or the
-	// driver's). Its own message is not redacted.
+	// Err is the breaker's rejection (a *breaker.OpenError). Its own
+	// message is not redacted.
 	Err error
 }
 
 // Error implements error.
 func (e *ConnectError) Error() string {
+	if e.Attempts == 0 {
+		return fmt.Sprintf("herz/sqlconn: connect to %s refused: %s", e.Server, Redact(e.Err.Error()))
+	}
 	return fmt.Sprintf("herz/sqlconn: connect to %s failed after %d attempt(s): %s", e.Server, e.Attempts, Redact(e.Err.Error()))
 }
 

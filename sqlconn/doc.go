@@ -61,22 +61,39 @@
 // # Connecting
 //
 // Connect goes through a per-server circuit breaker (package breaker) and
-// retries failed dials with jittered exponential backoff, one layer: the
-// connector's own Dialer has its dial retries and breaker off. While the
-// database is down, callers fail at once; the breaker lets one connect
-// through every 0.4–1.2s, so the first success comes within about a second
-// after the database is back; then the pool refills in slow start (1, 2, 4,
-// … connects at once). Idle timeouts the server announces are learned at
-// connect (Config.IdleHint: MySQL wait_timeout, PostgreSQL
-// idle_session_timeout), so idle connections are evicted at 75% of them,
-// before the server closes them; idle closes that happen anyway are learned
-// by the dialer.
+// retries refused and reset connects with jittered exponential backoff, one
+// layer: the connector's own Dialer has its dial retries and breaker off.
+// Config.ConnectTimeout (or the DSN's own connect_timeout / timeout) bounds
+// the whole Connect, retries included; a timeout is not retried. Once the
+// breaker is open, one probe connect at a time looks for the database every
+// 10–60ms, and a caller the breaker refuses waits for the next probe
+// (within its context), refused only when a probe that started after it
+// arrived failed: as soon as a probe connects, its
+// connection serves the next caller and nobody is refused any more, without
+// waiting for the breaker's open interval to end. From the moment the
+// breaker opens, connects go one at a time, and the pool refills in slow
+// start (1, 2, 4, … connects at once). The
+// driver's own dial hook (a DialFunc or Dialer the application set) is
+// wrapped, never replaced ([WrapDial]).
+//
+// The driver's contract is kept: its errors are returned unchanged (only a
+// rejection by the breaker is a [*ConnectError]; a context that ended while
+// herz waited returns ctx.Err() itself); its deliberate ErrBadConn cases
+// still let database/sql retry (Config.DeliberateBadConn); no query is sent
+// that the application did not send. Idle timeouts the server announces can
+// be learned at connect by asking for them (Config.IdleHint: MySQL
+// wait_timeout, PostgreSQL idle_session_timeout), so idle connections are
+// evicted at 75% of them; idle closes that happen anyway are learned by the
+// dialer. [Inner] unwraps the connection sql.Conn.Raw passes, for code that
+// asserts the driver's own type.
 //
 // # Secrets
 //
-// Connect errors are [*ConnectError]s whose message passes the driver's text
-// through [Redact]; the server is named by host:port only, and metric
-// attributes go through the same host:port normalisation. herz logs
+// A connect failure is the driver's own error, as with the plain driver
+// (the drivers leave the password out of theirs); herz's own errors — a
+// [*ConnectError] from the breaker, an invalid DSN at Open — pass any
+// driver text through [Redact] and name the server by host:port only, and
+// metric attributes go through the same host:port normalisation. herz logs
 // nothing. (A driver's own logger is the driver's: go-sql-driver/mysql
 // logs to stderr when herz closes a dead connection under it; set its
 // logger with mysql.SetLogger.)

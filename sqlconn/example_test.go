@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/herz-go/herz/sqlconn"
+	"github.com/herz-go/herz/sqlconn/pgxconn"
 )
 
 func ExampleRedact() {
@@ -39,4 +40,26 @@ func ExampleWrap() {
 		// herz did not let database/sql send it again.
 		fmt.Println("check before retrying:", err)
 	}
+}
+
+// Code that asserts the driver's own connection type through sql.Conn.Raw
+// unwraps herz's connection with sqlconn.Inner: one line, and it keeps
+// working with the plain driver (Inner returns any other value as it is).
+func ExampleInner() {
+	db, err := pgxconn.Open("postgres://app@127.0.0.1:5432/app", sqlconn.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+	_ = conn.Raw(func(driverConn any) error {
+		pc := sqlconn.Inner(driverConn).(*stdlib.Conn) // was: driverConn.(*stdlib.Conn)
+		fmt.Println("backend pid:", pc.Conn().PgConn().PID())
+		return nil
+	})
 }

@@ -12,7 +12,7 @@ import (
 // TestServerIdleTimeout: the server closes sessions idle longer than its
 // timeout (PostgreSQL idle_session_timeout, MariaDB wait_timeout, set per
 // session through the DSN); the pool sits idle past it, then 200 queries.
-// herz learned the timeout from the session at connect and evicts at the
+// herz, asked to (Config.IdleHint), learned the timeout from the session at connect and evicts at the
 // learned deadline (75% of it): 0 caller-visible errors, and the bare
 // driver's figure measured alongside.
 func TestServerIdleTimeout(t *testing.T) {
@@ -37,7 +37,11 @@ func TestServerIdleTimeout(t *testing.T) {
 			d := driverNamed(tc.driver)
 			dsn := tc.dsn(t, d.dsn(t), tc.timeout)
 			bare := d.bare(t, dsn)
-			herz, c := d.herz(t, dsn, sqlconn.Config{})
+			hint := sqlconn.PostgresIdleHint
+			if d.mysql {
+				hint = sqlconn.MySQLIdleHint
+			}
+			herz, c := d.herz(t, dsn, sqlconn.Config{IdleHint: hint})
 			warm(t, bare, 4)
 			warm(t, herz, 4)
 			time.Sleep(tc.timeout + 300*time.Millisecond)

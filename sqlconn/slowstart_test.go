@@ -44,29 +44,41 @@ func (f *flakyConnector) Connect(ctx context.Context) (driver.Conn, error) {
 }
 func (f *flakyConnector) Driver() driver.Driver { return nil }
 
-// TestConnectBreakerAndSlowStart: while the server is down, connects fail
-// at once through the open breaker (few reach the driver); when it is
-// back, one probing connect, then the pool refills 1, 2, 4, … at a time
-// (the limit doubles with each success) instead of all callers connecting
-// at once.
+// TestConnectBreakerAndSlowStart: while the server is down, callers are
+// refused through the open breaker, each after waiting at most about as
+// long as its connect retries would have for the recovery probe; only the
+// probe (one connect at a time, at least 7.5ms apart) reaches the driver.
+// When the server is back, the probe's connect comes first and alone, then
+// the pool refills 1, 2, 4, … at a time (the limit doubles with each
+// success) instead of all callers connecting at once.
 func TestConnectBreakerAndSlowStart(t *testing.T) {
 	f := &flakyConnector{}
 	f.down.Store(true)
-	c, err := sqlconn.New(f, sqlconn.Config{Breaker: breaker.Config{ConsecutiveFailures: 3, OpenBase: 50 * time.Millisecond, OpenMax: 50 * time.Millisecond}})
+	c, err := sqlconn.New(f, sqlconn.Config{
+		ConnectRetries: -1, ConnectBackoff: 20 * time.Millisecond,
+		Breaker: breaker.Config{ConsecutiveFailures: 3, OpenBase: 50 * time.Millisecond, OpenMax: 50 * time.Millisecond},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ctx := context.Background()
 	var open int
-	for range 100 {
+	start := time.Now()
+	const callers = 30
+	for range callers {
 		_, err := c.Connect(ctx)
 		if errors.Is(err, breaker.ErrOpen) {
 			open++
 		}
 	}
-	if calls := f.calls.Load(); calls > 3 || open < 97 {
-		t.Fatalf("while down: %d connects reached the driver and %d were refused by the breaker; want 3 and 97", calls, open)
+	elapsed := time.Since(start)
+	// The probe waits at least 7.5ms (10ms -25%) between connects; the
+	// breaker's half-open tickets add one connect per 40ms open interval.
+	maxCalls := 3 + int64(elapsed/(7500*time.Microsecond)) + int64(elapsed/(40*time.Millisecond)) + 1
+	t.Logf("while down: %d callers in %v, %d refused by the breaker, %d connects reached the driver (bound %d)", callers, elapsed, open, f.calls.Load(), maxCalls)
+	if calls := f.calls.Load(); calls > maxCalls || open < callers/2 {
+		t.Fatalf("while down: %d connects reached the driver and %d callers were refused by the breaker; want ≤ %d and ≥ %d", calls, open, maxCalls, callers/2)
 	}
 
 	f.down.Store(false)

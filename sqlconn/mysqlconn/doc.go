@@ -7,7 +7,12 @@
 // connector: nothing is registered globally), so the socket under each
 // connection is a tracked *dialer.Conn, probed when the connection is handed
 // out again; the driver's own checkConnLiveness does the same check again
-// and may be turned off (checkConnLiveness=false in the DSN). Each new
-// session's wait_timeout is learned ([sqlconn.MySQLIdleHint]), so idle
-// connections are evicted before the server closes them.
+// and may be turned off (checkConnLiveness=false in the DSN). A DialFunc the
+// application set, or a network it registered with
+// mysql.RegisterDialContext, still dials (see [FromConfig]). The DSN's
+// timeout bounds the whole connect, and rejectReadOnly keeps its meaning:
+// database/sql retries a statement the server refused as read-only on a new
+// connection. No query is sent that the application did not send; set
+// Config.IdleHint to [sqlconn.MySQLIdleHint] to learn each session's
+// wait_timeout at connect.
 package mysqlconn
