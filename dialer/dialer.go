@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -35,6 +36,7 @@ type Dialer struct {
 	byPeer    map[string][]*Conn // the same conns by peer, for their siblings (massClose)
 	closed    bool
 	ev        evictor
+	wd        watchdog
 	explorers map[string]explorer // per peer, the idle conn kept past the learned deadline to re-test it
 
 	exploreMin time.Duration // tests: re-test this often instead of exploreEvery's rule
@@ -107,6 +109,7 @@ func (d *Dialer) Close() error {
 	d.closed = true
 	d.mu.Unlock()
 	d.stopEvictor()
+	d.stopWatchdog()
 	if d.unreg != nil {
 		return d.unreg()
 	}
@@ -125,7 +128,20 @@ func (d *Dialer) Breakers() *breaker.Registry { return d.breakers }
 
 // DialContext connects to addr on network "tcp", "tcp4" or "tcp6", verifies
 // the connection and returns it as a tracked [*Conn]. Other networks (unix)
-// are dialed untracked with the same timeout. Failures are [*DialError]s.
+// are dialed untracked with the same timeout.
+//
+// Config.Timeout and ctx's deadline, whichever ends first, bound the whole
+// call, retries and backoff included.
+//
+// Errors have the plain library's shape where herz decided nothing: a connect
+// that was refused, timed out, found no route or failed name resolution
+// returns exactly what net.Dialer returned for the last attempt (a
+// *net.OpError with Op "dial", wrapping a *net.DNSError for name
+// resolution), so callers and net/http see what they would without herz.
+// herz's own decisions keep herz's types: a verification failure is a
+// [*DialError] wrapping a [*VerifyError], an open breaker a [*DialError]
+// wrapping [breaker.ErrOpen], a closed Dialer [ErrClosed].
+// [FailedConnect] tells all of them from errors of an established conn.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
@@ -149,21 +165,54 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	start := time.Now()
 	c, attempts, err := d.dial(ctx, network, addr)
-	ticket.Done(err)
+	ticket.Done(breakerEvidence(err))
 	d.health.observe(addr, time.Since(start), err == nil)
 	if err != nil {
+		if _, plain := err.(*net.OpError); plain {
+			return nil, err // net.Dialer's own error, untouched
+		}
 		return nil, &DialError{Addr: addr, Kind: kindOf(err), Attempts: attempts, Err: err}
 	}
 	return c, nil
 }
+
+// breakerEvidence is what a dial's outcome tells the address's breaker. A
+// refused connect is no evidence either way: the peer's kernel answered in
+// microseconds (nothing listens yet, a restart), so failing fast saves no
+// one any time and an open breaker would only hide the server's return; the
+// next successful connect is the evidence of recovery. The caller giving up
+// (context.Canceled) says nothing about the peer either. Timeouts,
+// unreachable hosts and verification failures count.
+func breakerEvidence(err error) error {
+	if err != nil && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.Canceled)) {
+		return notEvidence{err}
+	}
+	return err
+}
+
+// notEvidence wraps a dial error the breaker must not count.
+type notEvidence struct{ error }
+
+// BreakerOutcome tells the breaker's classifier to ignore the error.
+func (notEvidence) BreakerOutcome() breaker.Outcome { return breaker.Ignore }
+
+func (e notEvidence) Unwrap() error { return e.error }
 
 // Dial is DialContext with context.Background().
 func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, addr)
 }
 
+// dial makes up to 1+DialRetries connect attempts within one deadline:
+// Config.Timeout from now, or ctx's when sooner. The backoff between
+// attempts never outlasts it.
 func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, error) {
-	nd := d.netDialer()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d.cfg.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.cfg.Timeout)
+		defer cancel()
+	}
+	nd := d.netDialer(addr)
 	bo := d.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -187,18 +236,22 @@ func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, er
 }
 
 // netDialer builds the net.Dialer for one DialContext call from the current
-// profile (it may have been refreshed since the last dial).
-func (d *Dialer) netDialer() net.Dialer {
+// profile. Its Timeout is zero: dial's context carries the deadline. The
+// connect itself (SYN retransmissions) is bounded by TCP_USER_TIMEOUT at the
+// dead-path bound, or at suspectConnect when the watchdog found the path
+// to addr dead moments ago; dialOnce clears it once connected, so that the
+// watchdog, not the kernel, judges the established conn.
+func (d *Dialer) netDialer(addr string) net.Dialer {
 	p := d.profile.Profile()
-	nd := net.Dialer{Timeout: d.cfg.Timeout, LocalAddr: d.cfg.LocalAddr, Resolver: d.cfg.Resolver}
+	nd := net.Dialer{LocalAddr: d.cfg.LocalAddr, Resolver: d.cfg.Resolver}
 	if d.cfg.DisableKeepalive {
 		nd.KeepAlive = -1
 	} else {
 		nd.KeepAliveConfig = d.cfg.Keepalive.WithDefaults(p.Keepalive).KeepAliveConfig()
 	}
-	ut := d.cfg.UserTimeout
-	if ut == 0 {
-		ut = p.UserTimeout
+	ut := d.deadBound()
+	if ut > 0 && d.suspect(addr) {
+		ut = min(ut, suspectConnect)
 	}
 	user := d.cfg.Control
 	nd.Control = func(network, address string, c syscall.RawConn) error {
@@ -233,6 +286,16 @@ func (d *Dialer) dialOnce(ctx context.Context, nd *net.Dialer, network, addr str
 	if err != nil {
 		tcp.Close()
 		return nil, err
+	}
+	if d.deadBound() > 0 {
+		// The connect is done: the watchdog judges the conn from here on
+		// (a kernel TCP_USER_TIMEOUT would also cut a live peer that keeps
+		// its receive window closed, answering every probe).
+		var serr error
+		if err := raw.Control(func(fd uintptr) { serr = sockopt.SetUserTimeout(fd, 0) }); err == nil && serr != nil {
+			tcp.Close()
+			return nil, serr
+		}
 	}
 	if err := sockopt.Verify(raw); err != nil {
 		tcp.Close()
@@ -279,6 +342,7 @@ func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn
 	d.conns = append(d.conns, c)
 	c.pidx = len(d.byPeer[addr])
 	d.byPeer[addr] = append(d.byPeer[addr], c)
+	d.ensureWatchdogLocked()
 	d.mu.Unlock()
 	return c
 }

@@ -218,8 +218,7 @@ func retryableConnect(err error) bool {
 	if errors.Is(err, breaker.ErrOpen) || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var de *dialer.DialError
-	return errors.As(err, &de)
+	return dialer.FailedConnect(err)
 }
 
 func (c *Connector) connectOnce(ctx context.Context) (driver.Conn, error) {

@@ -118,7 +118,6 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 	}
 
 	var (
-		dialErr *dialer.DialError
 		certErr *tls.CertificateVerificationError
 		timeout *AttemptTimeoutError
 	)
@@ -144,7 +143,7 @@ func (t *Transport) retryable(req *http.Request, resp *http.Response, err error,
 		// The server's certificate was rejected: a fresh connection gets the
 		// same certificate. Not a transient failure.
 		return 0, false
-	case errors.As(err, &dialErr):
+	case dialer.FailedConnect(err):
 		// No connection was made (refused, reset in the handshake, failed
 		// verification, DNS): nothing was sent, so even a POST is safe. The
 		// dialer already retried the connect; this retry covers a peer that

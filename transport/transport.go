@@ -673,6 +673,5 @@ func refusedConnect(err error) bool {
 	if err == nil {
 		return false // and no allocation for errors.As's target
 	}
-	var de *dialer.DialError
-	return errors.As(err, &de) && de.Kind == "refused"
+	return dialer.RefusedConnect(err)
 }
