@@ -264,3 +264,68 @@ func benchEvictorCPU(b *testing.B, probeEvery time.Duration) {
 		b.Fatalf("%d of %d idle healthy conns left open: the evictor closed healthy conns", got, n)
 	}
 }
+
+// BenchmarkWatchdogCPU holds 10,000 tracked conns, each of which wrote a
+// request the server never answers (so every one is a watchdog candidate
+// once its write is older than the bound), with a 1 s bound: a tick every
+// 62.5 ms, 8× the default rate. It reports the process CPU time per wall
+// second (target: ≤ 1% of a core, like the evictor's) once the watchdog has
+// found each conn fully acknowledged, and the cost of one tick that must
+// read all 10,000 TCP_INFOs again (the worst case: every conn writing and
+// stalled at once).
+func BenchmarkWatchdogCPU(b *testing.B) {
+	const n = 10000
+	raiseFDLimit(b, n+1000)
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldServerProcess$")
+	cmd.Env = append(os.Environ(), holdEnv+"=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr = strings.TrimSpace(addr)
+	d := newDialer(b, dialer.Config{UserTimeout: time.Second, DisableEvictor: true})
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := d.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(1500 * time.Millisecond) // every write is past the bound: judged once
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	c0, w0 := cpu(), time.Now()
+	for b.Loop() {
+		time.Sleep(500 * time.Millisecond)
+	}
+	c1, w1 := cpu(), time.Now()
+	b.ReportMetric(100*float64(c1-c0)/float64(w1.Sub(w0)), "cpu-%")
+	const worst = 5
+	start := time.Now()
+	for range worst {
+		d.ForgetAcked()
+		d.WatchOnce()
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/worst, "worst-tick-µs")
+	if s := d.Stats(); s.DeadPaths != 0 || s.Open != n {
+		b.Fatalf("%d dead paths, %d of %d open: the watchdog cut live conns", s.DeadPaths, s.Open, n)
+	}
+}
