@@ -120,8 +120,11 @@ func (d *Dialer) Close() error {
 // can add hints (Keep-Alive headers, wait_timeout) for the same peers.
 func (d *Dialer) Learner() *adaptive.Learner { return d.learner }
 
-// Profile returns the current kernel-derived profile.
-func (d *Dialer) Profile() adaptive.Profile { return d.profile.Profile() }
+// Profile returns the current kernel-derived profile. It never reads the
+// kernel itself: the Dialer's background ticks (watchdog, evictor) refresh
+// it when it is older than the Source's Refresh period, so no file is read
+// on a request's path.
+func (d *Dialer) Profile() adaptive.Profile { return d.profile.Cached() }
 
 // Breakers returns the per-address dial breakers (nil when disabled).
 func (d *Dialer) Breakers() *breaker.Registry { return d.breakers }
@@ -242,7 +245,7 @@ func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, er
 // to addr dead moments ago; dialOnce clears it once connected, so that the
 // watchdog, not the kernel, judges the established conn.
 func (d *Dialer) netDialer(addr string) net.Dialer {
-	p := d.profile.Profile()
+	p := d.profile.Cached()
 	nd := net.Dialer{LocalAddr: d.cfg.LocalAddr, Resolver: d.cfg.Resolver}
 	if d.cfg.DisableKeepalive {
 		nd.KeepAlive = -1
@@ -430,7 +433,7 @@ func (d *Dialer) idleLimit() time.Duration {
 	case t < 0:
 		return 0
 	}
-	return d.profile.Profile().IdleTimeout
+	return d.profile.Cached().IdleTimeout
 }
 
 // staleReason decides whether an idle connection must not be handed out

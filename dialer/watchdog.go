@@ -74,7 +74,7 @@ func (d *Dialer) deadBound() time.Duration {
 	case t < 0:
 		return 0
 	}
-	return d.profile.Profile().UserTimeout
+	return d.profile.Cached().UserTimeout
 }
 
 func watchTick(bound time.Duration) time.Duration {
@@ -112,6 +112,7 @@ func (d *Dialer) stopWatchdog() {
 // watch is one watchdog tick.
 func (d *Dialer) watch() {
 	defer d.wd.wg.Done()
+	d.profile.RefreshIfStale() // here, never on a request's path
 	bound := d.deadBound()
 	now := d.now()
 	w := &d.wd
