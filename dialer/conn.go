@@ -20,12 +20,15 @@ import (
 //
 // # Ownership
 //
-// A Conn is always in one of three [Ownership] states, set explicitly by the
+// A Conn is always in one of four [Ownership] states, set explicitly by the
 // adapter that pools it — herz never infers idleness from read and write
 // times:
 //
-//   - [GivenAway], the state [Dialer.DialContext] returns it in: herz never
-//     closes, refuses or evicts it (a raw conn, an upgraded or hijacked one);
+//   - [Dialed], the state [Dialer.DialContext] returns it in: herz never
+//     closes, refuses or evicts it (a raw conn) until a pool takes it;
+//   - [GivenAway], handed over for good ([Conn.GiveAway]: an upgraded or
+//     hijacked conn): herz never closes, refuses or evicts it, and no pool
+//     lends it again;
 //   - [Idle], in its owner's pool and unused ([Conn.Return]): the evictor, the
 //     lifetime and idle rules and idle-close learning act on it;
 //   - [Lent], handed out by its pool ([Conn.Lend], [Conn.LendRefusingStale],

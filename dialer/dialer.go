@@ -331,6 +331,7 @@ func selfConnect(c *net.TCPConn) bool {
 func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn {
 	now := d.now()
 	c := &Conn{tcp: tcp, raw: raw, d: d, peer: addr, created: now}
+	c.own.Store(bitsFresh)
 	c.lastRead.Store(now)
 	c.lastWrite.Store(now)
 	c.idleFrom.Store(now)
