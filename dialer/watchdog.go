@@ -25,7 +25,7 @@ import (
 //     with ETIMEDOUT, as when the kernel gives up, within the bound plus
 //     one tick.
 //
-// Cost: a tick every bound/16 (at most every second) walks the tracked
+// Cost: a tick every bound/32 (at most every 250 ms) walks the tracked
 // conns with atomic loads only; a TCP_INFO syscall is spent only on a conn
 // whose last write began at least the bound ago with no read since it
 // completed, and not again for the same write once the kernel showed it
@@ -58,7 +58,7 @@ const (
 	// maxSuspects bounds the suspects map.
 	maxSuspects = 4096
 	// maxWatchTick bounds the watchdog's period.
-	maxWatchTick = time.Second
+	maxWatchTick = 250 * time.Millisecond
 	minWatchTick = 10 * time.Millisecond
 )
 
@@ -78,7 +78,7 @@ func (d *Dialer) deadBound() time.Duration {
 }
 
 func watchTick(bound time.Duration) time.Duration {
-	return max(minWatchTick, min(bound/16, maxWatchTick))
+	return max(minWatchTick, min(bound/32, maxWatchTick))
 }
 
 // ensureWatchdog schedules a tick if none is pending (Dialer.mu held).

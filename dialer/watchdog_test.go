@@ -139,8 +139,11 @@ func TestSlowReaderIsNotDead(t *testing.T) {
 // it, SYNs too, dropped) after two exchanges on each conn; the third
 // request's caller has its answer — "connection timed out" — within 10 s
 // (default Config: bound 8 s, plus one watchdog tick), on a raw conn and on a
-// net/http POST, while net.Dialer's and net/http's, in the same run, are
-// still waiting when their own 11 s deadline ends them. Takes ~11 s.
+// net/http POST; a GET, which net/http re-sends on a new conn after the
+// reused one died, has its answer within 10 s too: the connect to a peer
+// whose path was just found dead is bounded at 1 s. net.Dialer's and
+// net/http's, in the same run, are still waiting when their own 11 s
+// deadline ends them. Takes ~11 s.
 func TestBlackholedReusedConnAnsweredWithinBound(t *testing.T) {
 	t.Parallel()
 	testenv.InNetns(t, func(t *testing.T) {
@@ -189,11 +192,18 @@ func TestBlackholedReusedConnAnsweredWithinBound(t *testing.T) {
 			_, err = io.ReadAll(resp.Body)
 			return err
 		}
+		// Two idle conns each: one for the POST, one for the GET.
 		for _, tr := range []*http.Transport{herzTr, stdTr} {
 			for range 2 {
-				if err := post(context.Background(), tr); err != nil {
-					t.Fatal(err)
+				var wg sync.WaitGroup
+				for range 2 {
+					wg.Go(func() {
+						if err := post(context.Background(), tr); err != nil {
+							t.Error(err)
+						}
+					})
 				}
+				wg.Wait()
 			}
 		}
 
@@ -207,7 +217,18 @@ func TestBlackholedReusedConnAnsweredWithinBound(t *testing.T) {
 			_, err := io.ReadFull(c, make([]byte, 5))
 			return err
 		}
-		names := []string{"herz raw", "net.Dialer raw", "herz net/http POST", "net/http POST"}
+		get := func(tr *http.Transport) error {
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, httpSrv.URL, nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		}
+		names := []string{"herz raw", "net.Dialer raw", "herz net/http POST", "net/http POST", "herz net/http GET (re-sent on a new conn)", "net/http GET"}
 		fns := []func() error{
 			func() error { return rawThird(herzRaw) },
 			func() error { return rawThird(stdRaw) },
@@ -221,6 +242,8 @@ func TestBlackholedReusedConnAnsweredWithinBound(t *testing.T) {
 				defer cancel()
 				return post(ctx, stdTr)
 			},
+			func() error { return get(herzTr) },
+			func() error { return get(stdTr) },
 		}
 		took := make([]time.Duration, len(fns))
 		errs := make([]error, len(fns))
@@ -240,15 +263,15 @@ func TestBlackholedReusedConnAnsweredWithinBound(t *testing.T) {
 			if errs[i] == nil || took[i] > bound {
 				t.Errorf("%s: answered after %v with %v; want an error within %v", names[i], took[i], errs[i], bound)
 			}
-			if !errors.Is(errs[i], syscall.ETIMEDOUT) {
+			if i < 4 && !errors.Is(errs[i], syscall.ETIMEDOUT) {
 				t.Errorf("%s: err = %v, want ETIMEDOUT (connection timed out), as the kernel reports", names[i], errs[i])
 			}
 			if errs[i+1] == nil || took[i+1] < bound {
 				t.Errorf("%s: answered after %v with %v; the plain library was expected to wait for its own deadline", names[i+1], took[i+1], errs[i+1])
 			}
 		}
-		if s := d.Stats(); s.DeadPaths != 2 {
-			t.Errorf("DeadPaths = %d, want 2", s.DeadPaths)
+		if s := d.Stats(); s.DeadPaths != 3 {
+			t.Errorf("DeadPaths = %d, want 3", s.DeadPaths)
 		}
 	})
 }
