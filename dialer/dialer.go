@@ -460,10 +460,16 @@ func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration, probe bool)
 	return ReasonNone
 }
 
-// surviveAge is the idle age at which a conn still open proves the peer's
-// learned idle timeout est wrong: twice est plus a slack for a loaded peer
-// that closes late. The explorer (see explore) lives until then.
-func surviveAge(est time.Duration) time.Duration { return 2*est + 20*time.Millisecond }
+// surviveAge is the idle age at which a conn still open disagrees with the
+// peer's learned idle timeout est: past adaptive.SameTimeout's tolerance
+// (25 %, at least 5 ms), where a close would have been a sample of another
+// timeout. A deadline requests keep hitting is re-tested by them: each
+// conn refused past surviveAge is probed, and two found alive in a row
+// make the learner drop the estimate (Learner.Survived), so a wrong
+// deadline costs a few dials. The explorer (see explore) lives until then.
+func surviveAge(est time.Duration) time.Duration {
+	return est + max(est/4, 5*time.Millisecond) + time.Millisecond
+}
 
 // survived checks an idle conn that outlived the peer's learned idle
 // deadline: if it is idle well past the learned timeout itself and a probe

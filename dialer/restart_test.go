@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herz-go/herz/adaptive"
+	"github.com/herz-go/herz/dialer"
 	"github.com/herz-go/herz/internal/testenv"
 	"github.com/herz-go/herz/transport"
 )
@@ -66,5 +68,59 @@ func TestGracefulRestartIsNotAnIdleTimeout(t *testing.T) {
 	t.Logf("2 s after a graceful restart: herz dialed %d, net/http %d; %d errors; herz %v", herzExtra, stdExtra, errs, herz.Stats())
 	if herzExtra > stdExtra+3 {
 		t.Errorf("herz dialed %d conns in the 2 s after a graceful restart, net/http %d: want ≤ 3 extra", herzExtra, stdExtra)
+	}
+}
+
+// TestWrongDeadlineCostsAFewDials is P17's "a wrong deadline costs at most
+// a few dials": herz's Transport starts with a learned idle deadline that is
+// wrong (two agreeing closes at 38 ms, as two restarts could give; the
+// server's idle timeout is net/http's default, minutes), and a single-conn
+// client GETs every 50 ms: the requests that keep hitting the deadline
+// re-test it, and within 2 s herz dials at most 3 more conns than net/http
+// beside it, same server. (It used to re-test at most every 5 s.)
+func TestWrongDeadlineCostsAFewDials(t *testing.T) {
+	t.Parallel()
+	srv := testenv.NewHTTPServer(t, testenv.HTTPOptions{Protocol: testenv.HTTP1})
+	l, err := adaptive.NewLearner(adaptive.LearnerConfig{MinSamples: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Observe(srv.Addr(), 38*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // not one burst
+	l.Observe(srv.Addr(), 38*time.Millisecond)
+	if _, ok := l.IdleDeadline(srv.Addr()); !ok {
+		t.Fatal("no deadline learned from two agreeing closes")
+	}
+	herz, err := transport.New(transport.Config{Proxy: transport.NoProxy, MaxIdleConnsPerHost: 1, Dialer: dialer.Config{Learner: l}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { herz.Close() })
+	var stdDials atomic.Int64
+	std := &http.Transport{MaxIdleConnsPerHost: 1, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		stdDials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(std.CloseIdleConnections)
+	errs := 0
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		for _, rt := range []http.RoundTripper{herz, std} {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL(), nil)
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				errs++
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	herzDials, stdN := int64(herz.Stats().Dials), stdDials.Load()
+	t.Logf("2 s with a wrong 38 ms deadline, GETs every 50 ms: herz dialed %d, net/http %d; %d errors; herz %v", herzDials, stdN, errs, herz.Stats())
+	if errs != 0 {
+		t.Errorf("%d errors, want 0", errs)
+	}
+	if herzDials > stdN+3 {
+		t.Errorf("herz dialed %d conns, net/http %d: want ≤ 3 more", herzDials, stdN)
 	}
 }
