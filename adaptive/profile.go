@@ -14,9 +14,11 @@ type Profile struct {
 	// Keepalive is the TCP keepalive idle/interval/count for every connection.
 	// Idle + Interval stays below NATLimit with margin (see Derive).
 	Keepalive keepalive.Params
-	// UserTimeout is TCP_USER_TIMEOUT: how long data may stay unacknowledged
-	// before the kernel drops the connection (dead-peer detection while a
-	// request is in flight).
+	// UserTimeout is the dead-path bound: how long written data may stay
+	// unacknowledged, with nothing acknowledged meanwhile, before the
+	// connection is dead (dead-peer detection while a request is in
+	// flight). The dialer judges it from TCP_INFO and sets it as
+	// TCP_USER_TIMEOUT while connecting only.
 	UserTimeout time.Duration
 	// ProbeInterval is the heartbeat / liveness-probe interval for idle
 	// connections (evictor tick, pool health check, application pings).

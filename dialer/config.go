@@ -15,7 +15,7 @@ import (
 )
 
 // Config configures a [Dialer]. The zero value is a good production default:
-// verified connects, kernel-derived keepalive and TCP_USER_TIMEOUT, two dial
+// verified connects, kernel-derived keepalive and dead-path bound, two dial
 // retries with jittered backoff, a per-address breaker and the evictor on.
 type Config struct {
 	// Timeout bounds the whole connect: every attempt, retry and backoff of

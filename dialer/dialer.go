@@ -502,9 +502,12 @@ func (d *Dialer) peerClosed(c *Conn, at int64, ago int64, idle time.Duration) {
 // Mass closes, told by the peer's other idle conns at the moment one close
 // is reported (the kernel holds the evidence even when their readers have
 // not run yet):
+//
+// FINs arriving within the learner's BurstWindow of each other were sent
+// together: the same window the learner uses for the closes reported to it,
+// so one rule decides, whether the evidence is in the kernel (siblings'
+// FINs) or in the reports.
 const (
-	// massWindow: FINs arriving within this of each other were sent together.
-	massWindow = 10 * time.Millisecond
 	// maxSiblings bounds the conns probed per reported close: a peer
 	// closing thousands of idle conns one by one must not cost a probe of
 	// every other one each time. One disagreeing sibling is enough.
@@ -515,7 +518,7 @@ const (
 // FIN arrived at at, is not an idle-timeout sample, judged from the peer's
 // other idle conns:
 //
-//   - one whose FIN arrived within massWindow of c's at an idle age that
+//   - one whose FIN arrived within the learner's BurstWindow of c's at an idle age that
 //     disagrees with c's: the peer closed its idle conns together (a
 //     restart, a shutdown, a CLIENT KILL), at whatever age each had. None
 //     of those closes is reported to the learner;
@@ -536,6 +539,7 @@ func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
 	}
 	d.mu.Unlock()
 	mass, contradicted := false, false
+	window := d.learner.Config().BurstWindow // negative: burst detection off
 	var together []*Conn
 	for _, s := range sibs {
 		from := s.idleFrom.Load()
@@ -546,7 +550,7 @@ func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
 			}
 		case ProbePeerClosed:
 			sat := s.finAt(d.now())
-			if gap := time.Duration(sat - at); max(gap, -gap) > massWindow {
+			if gap := time.Duration(sat - at); window <= 0 || max(gap, -gap) > window {
 				continue // closed at another time: its own sample
 			}
 			together = append(together, s)
