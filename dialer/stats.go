@@ -82,6 +82,9 @@ func (s Stats) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "open=%d idle=%d dials=%d dial_errors=%d dial_retries=%d verify_failures=%d breaker_rejects=%d peer_closes=%d",
 		s.Open, s.Idle, s.Dials, s.DialErrors, s.DialRetries, s.VerifyFailures, s.BreakerRejects, s.PeerCloses)
+	if s.DeadPaths > 0 {
+		fmt.Fprintf(&b, " dead_paths=%d", s.DeadPaths)
+	}
 	writeMap(&b, " probes", s.Probes)
 	writeMap(&b, " evictions", s.Evictions)
 	return b.String()
