@@ -268,7 +268,7 @@ func benchEvictorCPU(b *testing.B, probeEvery time.Duration) {
 // BenchmarkWatchdogCPU holds 10,000 tracked conns, each of which wrote a
 // request the server never answers (so every one is a watchdog candidate
 // once its write is older than the bound), with the default bound (8 s: a
-// tick every 250 ms) and with a 1 s bound (a tick every 31 ms). It reports
+// tick every 250 ms) and with a 1 s bound (a tick every 100 ms). It reports
 // the process CPU time per wall second (target: ≤ 1% of a core, like the
 // evictor's) once the watchdog has found each conn fully acknowledged, and
 // the cost of one tick that must read all 10,000 TCP_INFOs again (the worst

@@ -25,7 +25,7 @@ import (
 //     with ETIMEDOUT, as when the kernel gives up, within the bound plus
 //     one tick.
 //
-// Cost: a tick every bound/32 (at most every 250 ms) walks the tracked
+// Cost: a tick every bound/32 (within [100 ms, 250 ms]) walks the tracked
 // conns with atomic loads only; a TCP_INFO syscall is spent only on a conn
 // whose last write began at least the bound ago with no read since it
 // completed, and not again for the same write once the kernel showed it
@@ -59,7 +59,7 @@ const (
 	maxSuspects = 4096
 	// maxWatchTick bounds the watchdog's period.
 	maxWatchTick = 250 * time.Millisecond
-	minWatchTick = 10 * time.Millisecond
+	minWatchTick = 100 * time.Millisecond
 )
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked Read or Write at once.
