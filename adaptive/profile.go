@@ -63,9 +63,9 @@ const (
 	keepaliveCount       = 3
 
 	// UserTimeout = min(userTimeoutTarget, the kernel's own give-up time for
-	// tcp_retries2), at least minUserTimeout. PRODUCT P5 asks that a dead
-	// connection be found within 10 s by default; 8 s leaves 2 s for the
-	// retransmission timer to fire and the error to surface. Linux's
+	// tcp_retries2), at least minUserTimeout. A dead connection must be
+	// found within 10 s by default; 8 s leaves 2 s for the dialer's
+	// watchdog tick and a re-dial bounded at 1 s. Linux's
 	// tcp_retries2 = 15 alone waits about 924.6 s.
 	userTimeoutTarget = 8 * time.Second
 	minUserTimeout    = time.Second

@@ -20,7 +20,7 @@ import (
 	"github.com/herz-go/herz/dialer"
 )
 
-// BenchmarkProbe measures Conn.Probe on an idle healthy conn (target P3: ≤ 1µs, 0 allocs).
+// BenchmarkProbe measures Conn.Probe on an idle healthy conn (target: ≤ 1µs, 0 allocs).
 func BenchmarkProbe(b *testing.B) {
 	srv := newServer(b)
 	d := newDialer(b, dialer.Config{DisableEvictor: true})
@@ -147,7 +147,7 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkMemoryPerTrackedConn reports the heap herz adds per connection
-// beyond a plain net.Dialer's (target P8: ≤ 1 KiB), after each conn has been
+// beyond a plain net.Dialer's (target: ≤ 1 KiB), after each conn has been
 // probed once (the Prober is allocated lazily).
 func BenchmarkMemoryPerTrackedConn(b *testing.B) {
 	const n = 2000
@@ -207,7 +207,7 @@ func TestHoldServerProcess(t *testing.T) {
 }
 
 // BenchmarkEvictorCPU holds 10,000 idle tracked conns and reports the process
-// CPU time spent per wall second (target P8: ≤ 1% of a core) and the probe
+// CPU time spent per wall second (target: ≤ 1% of a core) and the probe
 // rate achieved, with the default probe interval (0.75 × tcp_fin_timeout:
 // the evictor only checks deadlines) and with every conn probed and scored
 // every second.

@@ -15,7 +15,7 @@ import (
 	"github.com/herz-go/herz/transport"
 )
 
-// TestGracefulRestartIsNotAnIdleTimeout is P17's first half: a client making
+// TestGracefulRestartIsNotAnIdleTimeout: a client making
 // one GET every 50 ms on one connection, through herz's Transport (which
 // feeds the Dialer's learner) and through net/http beside it, same server;
 // the server restarts gracefully, closing the idle conns at whatever idle
@@ -71,7 +71,7 @@ func TestGracefulRestartIsNotAnIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestWrongDeadlineCostsAFewDials is P17's "a wrong deadline costs at most
+// TestWrongDeadlineCostsAFewDials: "a wrong deadline costs at most
 // a few dials": herz's Transport starts with a learned idle deadline that is
 // wrong (two agreeing closes at 38 ms, as two restarts could give; the
 // server's idle timeout is net/http's default, minutes), and a single-conn

@@ -134,7 +134,7 @@ func TestSlowReaderIsNotDead(t *testing.T) {
 	}
 }
 
-// TestBlackholedReusedConnAnsweredWithinBound is P15 for conns reused twice:
+// TestBlackholedReusedConnAnsweredWithinBound: the whole-path bound for conns reused twice:
 // in a network namespace the server's port is blackholed (every packet to
 // it, SYNs too, dropped) after two exchanges on each conn; the third
 // request's caller has its answer — "connection timed out" — within 10 s
@@ -148,7 +148,7 @@ func TestBlackholedReusedConnAnsweredWithinBound(t *testing.T) {
 	t.Parallel()
 	testenv.InNetns(t, func(t *testing.T) {
 		const (
-			bound    = 10 * time.Second // P15's default
+			bound    = 10 * time.Second // the default whole-path bound
 			deadline = 11 * time.Second // the plain library's callers' own
 		)
 		d := newDialer(t, dialer.Config{})
