@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -355,4 +356,48 @@ func TestUserTimeoutRangeCheckedInNew(t *testing.T) {
 		t.Fatalf("UserTimeout 596h: %v", err)
 	}
 	d.Close()
+}
+
+// TestFailedConnectClassifiesDialErrors: FailedConnect recognises every
+// error of a connect that produced no conn — net.Dialer's own (*net.OpError
+// "dial", also wrapped by net/http's *url.Error), herz's DialError and
+// ErrClosed — and nothing else; RetryableConnect keeps refusals and resets
+// and drops timeouts, unreachable hosts, DNS timeouts, open breakers and a
+// closed Dialer; RefusedConnect is ECONNREFUSED only.
+func TestFailedConnectClassifiesDialErrors(t *testing.T) {
+	dialErr := func(errno error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: errno}}
+	}
+	open := &dialer.DialError{Addr: "a:1", Kind: "breaker_open", Err: breaker.ErrOpen}
+	cases := []struct {
+		name                       string
+		err                        error
+		failed, retryable, refused bool
+	}{
+		{"refused", dialErr(syscall.ECONNREFUSED), true, true, true},
+		{"refused via net/http", &url.Error{Op: "Get", URL: "http://a:1", Err: dialErr(syscall.ECONNREFUSED)}, true, true, true},
+		{"reset", dialErr(syscall.ECONNRESET), true, true, false},
+		{"timeout", dialErr(syscall.ETIMEDOUT), true, false, false},
+		{"unreachable", dialErr(syscall.EHOSTUNREACH), true, false, false},
+		{"dns timeout", &net.OpError{Op: "dial", Err: &net.DNSError{IsTimeout: true, IsTemporary: true}}, true, false, false},
+		{"dns temporary", &net.OpError{Op: "dial", Err: &net.DNSError{IsTemporary: true}}, true, true, false},
+		{"breaker open", open, true, false, false},
+		{"closed", dialer.ErrClosed, true, false, false},
+		{"verify", &dialer.DialError{Addr: "a:1", Kind: "verify", Err: &dialer.VerifyError{Addr: "a:1", Check: "so_error"}}, true, true, false},
+		{"read", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, false, false, false},
+		{"nil", nil, false, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := dialer.FailedConnect(tc.err); got != tc.failed {
+				t.Errorf("FailedConnect = %v, want %v", got, tc.failed)
+			}
+			if got := dialer.RetryableConnect(tc.err); got != tc.retryable {
+				t.Errorf("RetryableConnect = %v, want %v", got, tc.retryable)
+			}
+			if got := dialer.RefusedConnect(tc.err); got != tc.refused {
+				t.Errorf("RefusedConnect = %v, want %v", got, tc.refused)
+			}
+		})
+	}
 }
