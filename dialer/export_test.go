@@ -49,7 +49,7 @@ func (d *Dialer) WatchOnce() {
 	d.mu.Lock()
 	buf := make([]*Conn, 0, 16)
 	for _, c := range d.conns {
-		if c.stalled(now, bound) {
+		if c.stalled(now, bound) && len(buf) < maxJudgedPerTick {
 			buf = append(buf, c)
 		}
 	}

@@ -29,7 +29,7 @@ import (
 // conns with atomic loads only; a TCP_INFO syscall is spent only on a conn
 // whose last write began at least the bound ago with no read since it
 // completed, and not again for the same write once the kernel showed it
-// fully acknowledged. Like the evictor it owns no goroutine between ticks:
+// fully acknowledged; at most maxJudgedPerTick of them per tick. Like the evictor it owns no goroutine between ticks:
 // each tick is a time.AfterFunc that schedules the next while conns exist,
 // and Dialer.Close stops it.
 type watchdog struct {
@@ -37,6 +37,7 @@ type watchdog struct {
 	stopped bool        // guarded by Dialer.mu
 	wg      sync.WaitGroup
 	buf     []*Conn // only the (single) running tick touches it
+	cursor  int     // where the next tick's walk starts; guarded by Dialer.mu
 
 	// suspects: peers whose path the watchdog found dead, and when (the
 	// Dialer's clock). A connect to one of them within the bound is cut
@@ -55,6 +56,11 @@ const (
 	// which a closed window counts as a dead path (with nothing
 	// acknowledged for the bound).
 	minDeadProbes = 3
+	// maxJudgedPerTick bounds the TCP_INFO reads of one tick (a few ms of
+	// syscalls on a loaded VM). Beyond it — that many conns stalled at
+	// once, each with a write older than the bound — the rest are judged
+	// in the next ticks (10,000 of them within 10 ticks).
+	maxJudgedPerTick = 1024
 	// maxSuspects bounds the suspects map.
 	maxSuspects = 4096
 	// maxWatchTick bounds the watchdog's period.
@@ -122,9 +128,22 @@ func (d *Dialer) watch() {
 		d.mu.Unlock()
 		return
 	}
+	// Walk every conn from where the last tick's TCP_INFO budget ran out,
+	// so that stalled conns beyond the budget are judged in turn.
 	w.buf = w.buf[:0]
-	for _, c := range d.conns {
-		if c.stalled(now, bound) {
+	n := len(d.conns)
+	start := w.cursor
+	if start >= n {
+		start = 0
+	}
+	w.cursor = 0
+	for k := range n {
+		i := (start + k) % n
+		if c := d.conns[i]; c.stalled(now, bound) {
+			if len(w.buf) == maxJudgedPerTick {
+				w.cursor = i
+				break
+			}
 			w.buf = append(w.buf, c)
 		}
 	}
