@@ -29,7 +29,8 @@ const (
 // every zero-window probe) is not cut, with the default Config (dead-path
 // bound 8 s): a raw TCP upload through the Dialer and a net/http POST through
 // a net/http Transport dialing with it complete, as net.Dialer's and
-// net/http's do beside them, same servers. (A fixed TCP_USER_TIMEOUT of 8 s
+// net/http's do beside them, same servers; so does a long poll whose answer
+// comes after the same pause. (A fixed TCP_USER_TIMEOUT of 8 s
 // cut both herz uploads at ~8.5 s.) Takes ~13 s: the figure is the pause.
 func TestSlowReaderIsNotDead(t *testing.T) {
 	if !sockopt.Supported {
@@ -59,6 +60,43 @@ func TestSlowReaderIsNotDead(t *testing.T) {
 			})
 		}
 	})
+	// Long poll: the server reads the request at once and answers after
+	// readerStop (everything acknowledged, nothing outstanding meanwhile).
+	lp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lp.Close(); ln.Close(); srvWG.Wait() }) // before ln's cleanup: both loops end
+	srvWG.Go(func() {
+		for {
+			c, err := lp.Accept()
+			if err != nil {
+				return
+			}
+			srvWG.Go(func() {
+				defer c.Close()
+				buf := make([]byte, 4)
+				io.ReadFull(c, buf)
+				time.Sleep(readerStop)
+				c.Write(buf)
+			})
+		}
+	})
+	longPoll := func(dialFn func(ctx context.Context, network, addr string) (net.Conn, error)) (string, error) {
+		c, err := dialFn(context.Background(), "tcp", lp.Addr().String())
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "poll"); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return "", err
+		}
+		return itoa(uploadSize), nil // same answer as the others when the reply came
+	}
 	httpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(readerStop)
 		n, _ := io.Copy(io.Discard, r.Body)
@@ -111,6 +149,8 @@ func TestSlowReaderIsNotDead(t *testing.T) {
 		{"net.Dialer raw", func() (string, error) { return raw(nd.DialContext) }},
 		{"herz net/http POST", func() (string, error) { return post(d.DialContext) }},
 		{"net/http POST", func() (string, error) { return post(nd.DialContext) }},
+		{"herz raw long poll", func() (string, error) { return longPoll(d.DialContext) }},
+		{"net.Dialer raw long poll", func() (string, error) { return longPoll(nd.DialContext) }},
 	}
 	results := make([]result, len(runs))
 	var wg sync.WaitGroup
