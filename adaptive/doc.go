@@ -4,7 +4,7 @@
 // [ReadKernel] reads the TCP timing sysctls from /proc/sys (or any fs.FS) into
 // a [Kernel]; a missing or garbled file leaves its field at a documented
 // fallback and is reported, never a panic. [Derive] turns a Kernel into a
-// [Profile]: TCP keepalive idle/interval/count, TCP_USER_TIMEOUT, the
+// [Profile]: TCP keepalive idle/interval/count, the dead-path bound, the
 // liveness-probe interval, the idle timeout for pooled connections and a dial
 // timeout, every formula documented next to its constant. The rule that
 // matters most: a NAT or conntrack entry expires after a fixed silence, and

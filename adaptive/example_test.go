@@ -9,7 +9,7 @@ import (
 )
 
 // Derive on a network namespace whose conntrack entries expire after 5 s of
-// silence (PRODUCT.md fault 4): keepalive idle and interval both drop to 1 s,
+// silence (a NAT or conntrack expiry): keepalive idle and interval both drop to 1 s,
 // and pooled connections are closed after 3.75 s of idle.
 func ExampleDerive() {
 	proc := fstest.MapFS{

@@ -38,7 +38,7 @@ func linuxFS(override map[string]string) fstest.MapFS {
 }
 
 // natFS is a network namespace with a 5 s conntrack established timeout, as
-// in PRODUCT.md fault 4.
+// in the conntrack-expiry fault herz is tested against.
 func natFS() fstest.MapFS {
 	return linuxFS(map[string]string{adaptive.FileConntrack: "5\n"})
 }

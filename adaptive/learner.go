@@ -23,7 +23,9 @@ type LearnerConfig struct {
 	// ring buffer). Default 16; zero means the default; valid up to 1024.
 	Samples int
 	// MinSamples is the number of samples needed before an estimate is given
-	// from samples alone (a hint is used at once). It is also the length of a
+	// from samples alone (a hint is used at once); whatever it is, two of
+	// them must agree (within 25 %): one close at an odd idle age (a
+	// graceful restart) is never a deadline. It is also the length of a
 	// run of consecutive outlying samples that makes the peer re-learned
 	// (see [Learner.Observe]). Default 3; zero means the default; must not
 	// exceed Samples.
@@ -511,8 +513,8 @@ func (p *peer) clearSamples() {
 // the latest of which arrived at now. l.mu must be held (it uses l.scratch).
 func (l *Learner) recompute(p *peer, now int64) {
 	p.sampleEst = 0
-	if n := len(p.samples); n >= l.cfg.MinSamples && n > 0 {
-		p.sampleEst = lowQuantile(p.samples, l.cfg.Quantile, l.scratch[:n])
+	if n := len(p.samples); n >= l.cfg.MinSamples && n > 1 {
+		p.sampleEst = agreedQuantile(p.samples, l.cfg.Quantile, l.scratch[:n])
 	}
 	switch {
 	case p.hint > 0 && p.sampleEst > 0:
@@ -527,6 +529,24 @@ func (l *Learner) recompute(p *peer, now int64) {
 		p.deadline = max(time.Duration(float64(p.estimate)*l.cfg.Margin), 1)
 	}
 	p.expires = now + min(int64(l.cfg.MaxAge), math.MaxInt64-now)
+}
+
+// agreedQuantile is the rule that turns closes into a deadline: the lowest
+// sample at or above the q-quantile that another sample agrees with
+// ([SameTimeout]), or 0 when no two samples agree. One close at an odd idle
+// age — a graceful restart closes every idle conn at whatever age it has, a
+// server killed, a failover — is never a deadline by itself; an idle
+// timeout closes conns at the same age again and again, and its second
+// close makes the deadline act. buf must have len(samples).
+func agreedQuantile(samples []time.Duration, q float64, buf []time.Duration) time.Duration {
+	copy(buf, samples)
+	slices.Sort(buf)
+	for i := int(q * float64(len(buf)-1)); i < len(buf); i++ {
+		if (i > 0 && SameTimeout(buf[i-1], buf[i])) || (i+1 < len(buf) && SameTimeout(buf[i], buf[i+1])) {
+			return buf[i]
+		}
+	}
+	return 0
 }
 
 // lowQuantile returns the q-quantile of samples (the element of rank

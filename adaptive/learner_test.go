@@ -267,7 +267,9 @@ func TestLearnerSamplesWithinToleranceNeverResetTheRing(t *testing.T) {
 func TestLearnerIdleDeadlineIsEstimateTimesMarginAndNeverZero(t *testing.T) {
 	l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1, Margin: 0.5})
 	l.Observe("normal", 10*time.Second)
+	l.Observe("normal", 10*time.Second)
 	tiny := newLearner(t, adaptive.LearnerConfig{MinSamples: 1, Margin: 1e-9})
+	tiny.Observe("tiny", time.Millisecond)
 	tiny.Observe("tiny", time.Millisecond)
 	if d, ok := tiny.IdleDeadline("tiny"); !ok || d != 1 {
 		t.Fatalf("IdleDeadline(tiny) = %v, %v; want 1ns", d, ok)
@@ -316,8 +318,10 @@ func TestLearnerForgetsTheLeastRecentlyUsedPeerBeyondMaxPeers(t *testing.T) {
 	l := newLearner(t, adaptive.LearnerConfig{MaxPeers: 3, MinSamples: 1})
 	for _, p := range []string{"a", "b", "c"} {
 		l.Observe(p, time.Second)
+		l.Observe(p, time.Second)
 	}
 	l.IdleDeadline("a") // read: a gets a second chance
+	l.Observe("d", time.Second)
 	l.Observe("d", time.Second)
 	if l.Len() != 3 {
 		t.Fatalf("Len() = %d, want 3", l.Len())
@@ -336,6 +340,7 @@ func TestLearnerForgetsTheLeastRecentlyUsedPeerBeyondMaxPeers(t *testing.T) {
 		t.Fatalf("Forget: Len %d", l.Len())
 	}
 	l.Observe("e", time.Second)
+	l.Observe("f", time.Second)
 	l.Observe("f", time.Second)
 	if l.Len() != 3 {
 		t.Fatalf("Len() = %d, want 3", l.Len())
@@ -494,10 +499,12 @@ func TestLearnerObserveDiscardedDropsItsBurst(t *testing.T) {
 		if est, ok := l.Estimate("p"); ok {
 			t.Fatalf("estimate %v learned from a discarded burst", est)
 		}
-		time.Sleep(time.Second) // a later idle timeout still counts
+		time.Sleep(time.Second) // later idle timeouts still count
+		l.Observe("p", 300*ms)
+		time.Sleep(time.Second)
 		l.Observe("p", 300*ms)
 		if got := estimate(t, l, "p"); got != 300*ms {
-			t.Fatalf("estimate %v, want 300ms from the next close", got)
+			t.Fatalf("estimate %v, want 300ms from the next closes", got)
 		}
 	})
 }
@@ -507,6 +514,7 @@ func TestLearnerObserveDiscardedDropsItsBurst(t *testing.T) {
 // within the tolerance changes nothing.
 func TestLearnerSurvivedDropsAWrongEstimate(t *testing.T) {
 	l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1})
+	l.Observe("p", 40*ms)
 	l.Observe("p", 40*ms)
 	l.Survived("p", 45*ms) // within 25%: noise
 	if got := estimate(t, l, "p"); got != 40*ms {
@@ -526,4 +534,35 @@ func TestLearnerSurvivedDropsAWrongEstimate(t *testing.T) {
 		t.Fatalf("hint estimate %v, want 5s", got)
 	}
 	l.Survived("unknown", time.Minute) // nothing to correct
+}
+
+// TestLearnerOneOddCloseIsNotADeadline: whatever MinSamples, a deadline acts
+// only once two closes agree: a graceful restart's close at 38 ms of a peer
+// whose idle timeout is 5 s never becomes the estimate, alone or among
+// disagreeing samples, and the first agreeing pair does.
+func TestLearnerOneOddCloseIsNotADeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1})
+		l.Observe("p", 38*ms)
+		if d, ok := l.IdleDeadline("p"); ok {
+			t.Fatalf("deadline %v from one close", d)
+		}
+		time.Sleep(time.Second)
+		l.Observe("p", 5*time.Second)
+		if d, ok := l.IdleDeadline("p"); ok {
+			t.Fatalf("deadline %v from two disagreeing closes", d)
+		}
+		time.Sleep(time.Second)
+		l.Observe("p", 5100*ms)
+		if got := estimate(t, l, "p"); got != 5*time.Second {
+			t.Fatalf("estimate %v, want 5s (the lowest agreed close)", got)
+		}
+		time.Sleep(time.Second)
+		l.Observe("q", 20*ms)
+		time.Sleep(time.Second)
+		l.Observe("q", 21*ms)
+		if got := estimate(t, l, "q"); got != 20*ms {
+			t.Fatalf("estimate %v, want 20ms once two closes agree", got)
+		}
+	})
 }

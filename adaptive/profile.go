@@ -14,9 +14,11 @@ type Profile struct {
 	// Keepalive is the TCP keepalive idle/interval/count for every connection.
 	// Idle + Interval stays below NATLimit with margin (see Derive).
 	Keepalive keepalive.Params
-	// UserTimeout is TCP_USER_TIMEOUT: how long data may stay unacknowledged
-	// before the kernel drops the connection (dead-peer detection while a
-	// request is in flight).
+	// UserTimeout is the dead-path bound: how long written data may stay
+	// unacknowledged, with nothing acknowledged meanwhile, before the
+	// connection is dead (dead-peer detection while a request is in
+	// flight). The dialer judges it from TCP_INFO and sets it as
+	// TCP_USER_TIMEOUT while connecting only.
 	UserTimeout time.Duration
 	// ProbeInterval is the heartbeat / liveness-probe interval for idle
 	// connections (evictor tick, pool health check, application pings).
@@ -61,9 +63,9 @@ const (
 	keepaliveCount       = 3
 
 	// UserTimeout = min(userTimeoutTarget, the kernel's own give-up time for
-	// tcp_retries2), at least minUserTimeout. PRODUCT P5 asks that a dead
-	// connection be found within 10 s by default; 8 s leaves 2 s for the
-	// retransmission timer to fire and the error to surface. Linux's
+	// tcp_retries2), at least minUserTimeout. A dead connection must be
+	// found within 10 s by default; 8 s leaves 2 s for the dialer's
+	// watchdog tick and a re-dial bounded at 1 s. Linux's
 	// tcp_retries2 = 15 alone waits about 924.6 s.
 	userTimeoutTarget = 8 * time.Second
 	minUserTimeout    = time.Second

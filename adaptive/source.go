@@ -100,6 +100,28 @@ func (s *Source) Profile() Profile {
 	return s.read(r.profile.Kernel).profile
 }
 
+// Cached returns the latest reading's Profile without ever reading the
+// kernel: one atomic load. Code on a request's path uses it, and whoever
+// owns the Source calls [Source.RefreshIfStale] off that path (a Dialer
+// does it from its background ticks).
+func (s *Source) Cached() Profile { return s.cur.Load().profile }
+
+// RefreshIfStale re-reads the kernel when the latest reading is older than
+// Refresh (a few small file reads), and reports whether it did. Concurrent
+// callers do not wait: one reads, the others return false.
+func (s *Source) RefreshIfStale() bool {
+	r := s.cur.Load()
+	if time.Since(r.at) < s.cfg.Refresh || !s.refreshMu.TryLock() {
+		return false
+	}
+	defer s.refreshMu.Unlock()
+	if r = s.cur.Load(); time.Since(r.at) < s.cfg.Refresh {
+		return false
+	}
+	s.read(r.profile.Kernel)
+	return true
+}
+
 // Err returns the problems of the latest reading of the kernel (an
 // errors.Join of [*SettingError]s wrapping [ErrParse]), or nil if every
 // setting was read cleanly.

@@ -159,3 +159,42 @@ func BenchmarkSourceProfile(b *testing.B) {
 		}
 	})
 }
+
+// openCounter counts the files opened in it.
+type openCounter struct {
+	fs.FS
+	n atomic.Int64
+}
+
+func (o *openCounter) Open(name string) (fs.File, error) {
+	o.n.Add(1)
+	return o.FS.Open(name)
+}
+
+// TestCachedNeverReadsAndRefreshIfStaleDoes: Cached serves the latest
+// reading without touching the file system however stale it is;
+// RefreshIfStale reads only when the reading is older than Refresh.
+func TestCachedNeverReadsAndRefreshIfStaleDoes(t *testing.T) {
+	fsys := &openCounter{FS: fstest.MapFS{"net/ipv4/tcp_fin_timeout": {Data: []byte("30\n")}}}
+	s, err := adaptive.NewSource(adaptive.SourceConfig{FS: fsys, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n0 := fsys.n.Load()
+	if s.RefreshIfStale() || fsys.n.Load() != n0 {
+		t.Fatal("RefreshIfStale read a fresh reading again")
+	}
+	s2, _ := adaptive.NewSource(adaptive.SourceConfig{FS: fsys, Refresh: time.Nanosecond})
+	n1 := fsys.n.Load()
+	for range 10 {
+		if s2.Cached() != s.Cached() {
+			t.Fatal("two readings of the same files differ")
+		}
+	}
+	if fsys.n.Load() != n1 {
+		t.Fatalf("Cached opened %d files, want 0", fsys.n.Load()-n1)
+	}
+	if !s2.RefreshIfStale() || fsys.n.Load() == n1 {
+		t.Fatal("RefreshIfStale did not re-read a stale reading")
+	}
+}

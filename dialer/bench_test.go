@@ -20,7 +20,7 @@ import (
 	"github.com/herz-go/herz/dialer"
 )
 
-// BenchmarkProbe measures Conn.Probe on an idle healthy conn (target P3: ≤ 1µs, 0 allocs).
+// BenchmarkProbe measures Conn.Probe on an idle healthy conn (target: ≤ 1µs, 0 allocs).
 func BenchmarkProbe(b *testing.B) {
 	srv := newServer(b)
 	d := newDialer(b, dialer.Config{DisableEvictor: true})
@@ -147,7 +147,7 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkMemoryPerTrackedConn reports the heap herz adds per connection
-// beyond a plain net.Dialer's (target P8: ≤ 1 KiB), after each conn has been
+// beyond a plain net.Dialer's (target: ≤ 1 KiB), after each conn has been
 // probed once (the Prober is allocated lazily).
 func BenchmarkMemoryPerTrackedConn(b *testing.B) {
 	const n = 2000
@@ -207,7 +207,7 @@ func TestHoldServerProcess(t *testing.T) {
 }
 
 // BenchmarkEvictorCPU holds 10,000 idle tracked conns and reports the process
-// CPU time spent per wall second (target P8: ≤ 1% of a core) and the probe
+// CPU time spent per wall second (target: ≤ 1% of a core) and the probe
 // rate achieved, with the default probe interval (0.75 × tcp_fin_timeout:
 // the evictor only checks deadlines) and with every conn probed and scored
 // every second.
@@ -262,5 +262,84 @@ func benchEvictorCPU(b *testing.B, probeEvery time.Duration) {
 	b.ReportMetric(float64(d.Stats().Probes["alive"]-probes0)/w1.Sub(w0).Seconds(), "probes/s")
 	if got := d.Stats().Open; got != n {
 		b.Fatalf("%d of %d idle healthy conns left open: the evictor closed healthy conns", got, n)
+	}
+}
+
+// BenchmarkWatchdogCPU holds 10,000 tracked conns, each of which wrote a
+// request the server never answers (so every one is a watchdog candidate
+// once its write is older than the bound), with the default bound (8 s: a
+// tick every 250 ms) and with a 1 s bound (a tick every 100 ms). It reports
+// the process CPU time per wall second (target: ≤ 1% of a core, like the
+// evictor's) once the watchdog has found each conn fully acknowledged, and
+// the cost of one tick when every conn is stalled at once (the worst case:
+// it reads its budget of 1024 TCP_INFOs).
+func BenchmarkWatchdogCPU(b *testing.B) {
+	b.Run("bound=default", func(b *testing.B) { benchWatchdogCPU(b, 0) })
+	b.Run("bound=1s", func(b *testing.B) { benchWatchdogCPU(b, time.Second) })
+}
+
+// watchTick mirrors the watchdog's period for a bound.
+func watchTick(bound time.Duration) time.Duration {
+	return max(100*time.Millisecond, min(bound/32, 250*time.Millisecond))
+}
+
+func benchWatchdogCPU(b *testing.B, bound time.Duration) {
+	const n = 10000
+	raiseFDLimit(b, n+1000)
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHoldServerProcess$")
+	cmd.Env = append(os.Environ(), holdEnv+"=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr = strings.TrimSpace(addr)
+	d := newDialer(b, dialer.Config{UserTimeout: bound, DisableEvictor: true})
+	if bound == 0 {
+		bound = d.Profile().UserTimeout
+	}
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := d.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	// Every write is past the bound, and judged once (1024 per tick).
+	time.Sleep(bound + 10*watchTick(bound) + 500*time.Millisecond)
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	c0, w0 := cpu(), time.Now()
+	for b.Loop() {
+		time.Sleep(500 * time.Millisecond)
+	}
+	c1, w1 := cpu(), time.Now()
+	b.ReportMetric(100*float64(c1-c0)/float64(w1.Sub(w0)), "cpu-%")
+	const worst = 5
+	start := time.Now()
+	for range worst {
+		d.ForgetAcked()
+		d.WatchOnce()
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/worst, "worst-tick-µs")
+	if s := d.Stats(); s.DeadPaths != 0 || s.Open != n {
+		b.Fatalf("%d dead paths, %d of %d open: the watchdog cut live conns", s.DeadPaths, s.Open, n)
 	}
 }

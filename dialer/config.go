@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"syscall"
 	"time"
@@ -14,10 +15,11 @@ import (
 )
 
 // Config configures a [Dialer]. The zero value is a good production default:
-// verified connects, kernel-derived keepalive and TCP_USER_TIMEOUT, two dial
+// verified connects, kernel-derived keepalive and dead-path bound, two dial
 // retries with jittered backoff, a per-address breaker and the evictor on.
 type Config struct {
-	// Timeout bounds one connect attempt (the context may end it sooner).
+	// Timeout bounds the whole connect: every attempt, retry and backoff of
+	// one DialContext call (the context's deadline may end it sooner).
 	// Default (zero) 30s, the same as http.DefaultTransport. Negative is invalid.
 	Timeout time.Duration
 
@@ -28,9 +30,18 @@ type Config struct {
 	// DisableKeepalive turns TCP keepalive off.
 	DisableKeepalive bool
 
-	// UserTimeout sets TCP_USER_TIMEOUT (Linux): how long written data may stay
-	// unacknowledged before the kernel drops the connection. Zero takes the
-	// adaptive Profile's value; negative disables it (kernel default, ~15 min).
+	// UserTimeout is the dead-path bound (Linux): a connection on which
+	// written data has waited this long while the peer acknowledged nothing
+	// at all is dead, and its owner's blocked or next Read or Write fails
+	// with "connection timed out" (ETIMEDOUT), as when the kernel gives up.
+	// The Dialer's watchdog judges it from the kernel's own clocks
+	// (TCP_INFO), so a live peer that keeps its receive window closed but
+	// answers the kernel's probes is never cut, however long it stalls
+	// (unlike a fixed TCP_USER_TIMEOUT, which Linux also applies to
+	// zero-window probing). It also bounds each connect's handshake
+	// (TCP_USER_TIMEOUT while connecting). Zero takes the adaptive Profile's
+	// value; negative disables both (the kernel's ~15 min). At most 596h
+	// (the kernel's limit, 2^31-1 ms).
 	UserTimeout time.Duration
 
 	// DialRetries is the number of extra connect attempts after a failure that
@@ -38,7 +49,10 @@ type Config struct {
 	// temporary address or DNS errors). Default 2; negative disables retries.
 	DialRetries int
 	// DialBackoff is the delay before the first retry, doubled per retry with
-	// ±50% jitter. Default (zero) 50ms; negative is invalid.
+	// ±50% jitter. Default (zero) 10ms: a refused connect is retried soon
+	// enough that a caller waiting on a restarting server has its first
+	// success within a few tens of milliseconds of the server's return.
+	// Negative is invalid.
 	DialBackoff time.Duration
 	// DialBackoffMax caps the retry delay. Default (zero) 1s, or DialBackoff
 	// when that is larger; negative or below DialBackoff is invalid.
@@ -107,17 +121,23 @@ type Config struct {
 const (
 	defaultTimeout        = 30 * time.Second
 	defaultDialRetries    = 2
-	defaultDialBackoff    = 50 * time.Millisecond
+	defaultDialBackoff    = 10 * time.Millisecond
 	defaultDialBackoffMax = time.Second
 	defaultLifetimeJitter = 0.1
 	defaultReuseProbeIdle = time.Millisecond
 	defaultMaxLifetime    = 10 * time.Minute
 	defaultEvictThreshold = 0.5
+
+	// maxUserTimeout is the largest TCP_USER_TIMEOUT Linux accepts (an int
+	// of milliseconds).
+	maxUserTimeout = math.MaxInt32 * time.Millisecond
 )
 
 // withDefaults validates c and returns the frozen copy a Dialer keeps.
 func (c Config) withDefaults() (Config, error) {
 	switch {
+	case c.UserTimeout > maxUserTimeout:
+		return c, fmt.Errorf("herz/dialer: Config.UserTimeout must be at most %v (the kernel's TCP_USER_TIMEOUT limit), got %v", maxUserTimeout, c.UserTimeout)
 	case c.Timeout < 0:
 		return c, fmt.Errorf("herz/dialer: Config.Timeout must not be negative, got %v", c.Timeout)
 	case c.DialBackoff < 0:

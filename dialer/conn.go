@@ -20,12 +20,15 @@ import (
 //
 // # Ownership
 //
-// A Conn is always in one of three [Ownership] states, set explicitly by the
+// A Conn is always in one of four [Ownership] states, set explicitly by the
 // adapter that pools it — herz never infers idleness from read and write
 // times:
 //
-//   - [GivenAway], the state [Dialer.DialContext] returns it in: herz never
-//     closes, refuses or evicts it (a raw conn, an upgraded or hijacked one);
+//   - [Dialed], the state [Dialer.DialContext] returns it in: herz never
+//     closes, refuses or evicts it (a raw conn) until a pool takes it;
+//   - [GivenAway], handed over for good ([Conn.GiveAway]: an upgraded or
+//     hijacked conn): herz never closes, refuses or evicts it, and no pool
+//     lends it again;
 //   - [Idle], in its owner's pool and unused ([Conn.Return]): the evictor, the
 //     lifetime and idle rules and idle-close learning act on it;
 //   - [Lent], handed out by its pool ([Conn.Lend], [Conn.LendRefusingStale],
@@ -44,6 +47,9 @@ type Conn struct {
 	lastWrite atomic.Int64
 	idleFrom  atomic.Int64 // last I/O before the conn was returned idle
 	idleData  atomic.Int64 // when data arrived while idle (a TLS close_notify, a 408), 0 = none
+	writeAt   atomic.Int64 // when the latest Write or ReadFrom began (watchdog)
+	wdOK      atomic.Int64 // the writeAt the watchdog found fully acknowledged
+	dead      atomic.Bool  // the watchdog found the path dead: I/O fails with ETIMEDOUT
 
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
@@ -74,6 +80,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.readData(n)
 	}
 	if err != nil {
+		if c.dead.Load() {
+			err = c.timedOut("read", "read")
+		}
 		c.readFailed(err)
 	}
 	return n, err
@@ -88,6 +97,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.tcp.Write(b)
+	if err != nil && c.dead.Load() {
+		err = c.timedOut("write", "write")
+	}
 	c.wrote(start, int64(n), err)
 	return n, err
 }
@@ -100,6 +112,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	n, err := c.tcp.ReadFrom(r)
+	if err != nil && c.dead.Load() {
+		err = c.timedOut("readfrom", "write")
+	}
 	c.wrote(start, n, err)
 	return n, err
 }
@@ -111,6 +126,9 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 		c.readData(int(n))
 	}
 	if err != nil {
+		if c.dead.Load() {
+			err = c.timedOut("writeto", "read")
+		}
 		c.readFailed(err)
 	}
 	return n, err
@@ -153,6 +171,7 @@ func (c *Conn) beginWrite() (int64, error) {
 	case bitsClaimed:
 		return 0, c.refusedErr()
 	}
+	c.writeAt.Store(now)
 	return now, nil
 }
 
@@ -281,14 +300,31 @@ func (c *Conn) LocalAddr() net.Addr { return c.tcp.LocalAddr() }
 // RemoteAddr returns the remote network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.tcp.RemoteAddr() }
 
-// SetDeadline sets the read and write deadlines.
-func (c *Conn) SetDeadline(t time.Time) error { return c.tcp.SetDeadline(t) }
+// SetDeadline sets the read and write deadlines. On a connection whose
+// path the Dialer found dead (see [Config.UserTimeout]) it changes nothing:
+// every Read and Write fails at once with ETIMEDOUT.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.dead.Load() {
+		return nil
+	}
+	return c.tcp.SetDeadline(t)
+}
 
-// SetReadDeadline sets the read deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.tcp.SetReadDeadline(t) }
+// SetReadDeadline sets the read deadline (see [Conn.SetDeadline]).
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.dead.Load() {
+		return nil
+	}
+	return c.tcp.SetReadDeadline(t)
+}
 
-// SetWriteDeadline sets the write deadline.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.tcp.SetWriteDeadline(t) }
+// SetWriteDeadline sets the write deadline (see [Conn.SetDeadline]).
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.dead.Load() {
+		return nil
+	}
+	return c.tcp.SetWriteDeadline(t)
+}
 
 // SyscallConn returns the raw connection, so probes of other libraries are never skipped.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.raw, nil }
@@ -418,4 +454,14 @@ type TCPInfo struct {
 	// LastAckRecv is the time since an ACK was last received (on an idle
 	// connection the peer closed, since its FIN arrived).
 	LastAckRecv time.Duration
+	// Probes is the number of unanswered zero-window or keepalive probes.
+	Probes uint8
+	// Backoff is the retransmission timer's current exponential backoff.
+	Backoff uint8
+	// NotSent is the number of bytes queued and not yet sent (waiting for
+	// the peer's window or the congestion window).
+	NotSent uint32
+	// SndWnd is the peer's advertised receive window in bytes (0 on
+	// kernels older than 5.4, which do not report it).
+	SndWnd uint32
 }

@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -35,6 +36,7 @@ type Dialer struct {
 	byPeer    map[string][]*Conn // the same conns by peer, for their siblings (massClose)
 	closed    bool
 	ev        evictor
+	wd        watchdog
 	explorers map[string]explorer // per peer, the idle conn kept past the learned deadline to re-test it
 
 	exploreMin time.Duration // tests: re-test this often instead of exploreEvery's rule
@@ -107,6 +109,7 @@ func (d *Dialer) Close() error {
 	d.closed = true
 	d.mu.Unlock()
 	d.stopEvictor()
+	d.stopWatchdog()
 	if d.unreg != nil {
 		return d.unreg()
 	}
@@ -117,15 +120,31 @@ func (d *Dialer) Close() error {
 // can add hints (Keep-Alive headers, wait_timeout) for the same peers.
 func (d *Dialer) Learner() *adaptive.Learner { return d.learner }
 
-// Profile returns the current kernel-derived profile.
-func (d *Dialer) Profile() adaptive.Profile { return d.profile.Profile() }
+// Profile returns the current kernel-derived profile. It never reads the
+// kernel itself: the Dialer's background ticks (watchdog, evictor) refresh
+// it when it is older than the Source's Refresh period, so no file is read
+// on a request's path.
+func (d *Dialer) Profile() adaptive.Profile { return d.profile.Cached() }
 
 // Breakers returns the per-address dial breakers (nil when disabled).
 func (d *Dialer) Breakers() *breaker.Registry { return d.breakers }
 
 // DialContext connects to addr on network "tcp", "tcp4" or "tcp6", verifies
 // the connection and returns it as a tracked [*Conn]. Other networks (unix)
-// are dialed untracked with the same timeout. Failures are [*DialError]s.
+// are dialed untracked with the same timeout.
+//
+// Config.Timeout and ctx's deadline, whichever ends first, bound the whole
+// call, retries and backoff included.
+//
+// Errors have the plain library's shape where herz decided nothing: a connect
+// that was refused, timed out, found no route or failed name resolution
+// returns exactly what net.Dialer returned for the last attempt (a
+// *net.OpError with Op "dial", wrapping a *net.DNSError for name
+// resolution), so callers and net/http see what they would without herz.
+// herz's own decisions keep herz's types: a verification failure is a
+// [*DialError] wrapping a [*VerifyError], an open breaker a [*DialError]
+// wrapping [breaker.ErrOpen], a closed Dialer [ErrClosed].
+// [FailedConnect] tells all of them from errors of an established conn.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
@@ -149,21 +168,54 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	start := time.Now()
 	c, attempts, err := d.dial(ctx, network, addr)
-	ticket.Done(err)
+	ticket.Done(breakerEvidence(err))
 	d.health.observe(addr, time.Since(start), err == nil)
 	if err != nil {
+		if _, plain := err.(*net.OpError); plain {
+			return nil, err // net.Dialer's own error, untouched
+		}
 		return nil, &DialError{Addr: addr, Kind: kindOf(err), Attempts: attempts, Err: err}
 	}
 	return c, nil
 }
+
+// breakerEvidence is what a dial's outcome tells the address's breaker. A
+// refused connect is no evidence either way: the peer's kernel answered in
+// microseconds (nothing listens yet, a restart), so failing fast saves no
+// one any time and an open breaker would only hide the server's return; the
+// next successful connect is the evidence of recovery. The caller giving up
+// (context.Canceled) says nothing about the peer either. Timeouts,
+// unreachable hosts and verification failures count.
+func breakerEvidence(err error) error {
+	if err != nil && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.Canceled)) {
+		return notEvidence{err}
+	}
+	return err
+}
+
+// notEvidence wraps a dial error the breaker must not count.
+type notEvidence struct{ error }
+
+// BreakerOutcome tells the breaker's classifier to ignore the error.
+func (notEvidence) BreakerOutcome() breaker.Outcome { return breaker.Ignore }
+
+func (e notEvidence) Unwrap() error { return e.error }
 
 // Dial is DialContext with context.Background().
 func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, addr)
 }
 
+// dial makes up to 1+DialRetries connect attempts within one deadline:
+// Config.Timeout from now, or ctx's when sooner. The backoff between
+// attempts never outlasts it.
 func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, error) {
-	nd := d.netDialer()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d.cfg.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.cfg.Timeout)
+		defer cancel()
+	}
+	nd := d.netDialer(addr)
 	bo := d.policy.Backoff() // allocates only when a retry happens
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -187,18 +239,22 @@ func (d *Dialer) dial(ctx context.Context, network, addr string) (*Conn, int, er
 }
 
 // netDialer builds the net.Dialer for one DialContext call from the current
-// profile (it may have been refreshed since the last dial).
-func (d *Dialer) netDialer() net.Dialer {
-	p := d.profile.Profile()
-	nd := net.Dialer{Timeout: d.cfg.Timeout, LocalAddr: d.cfg.LocalAddr, Resolver: d.cfg.Resolver}
+// profile. Its Timeout is zero: dial's context carries the deadline. The
+// connect itself (SYN retransmissions) is bounded by TCP_USER_TIMEOUT at the
+// dead-path bound, or at suspectConnect when the watchdog found the path
+// to addr dead moments ago; dialOnce clears it once connected, so that the
+// watchdog, not the kernel, judges the established conn.
+func (d *Dialer) netDialer(addr string) net.Dialer {
+	p := d.profile.Cached()
+	nd := net.Dialer{LocalAddr: d.cfg.LocalAddr, Resolver: d.cfg.Resolver}
 	if d.cfg.DisableKeepalive {
 		nd.KeepAlive = -1
 	} else {
 		nd.KeepAliveConfig = d.cfg.Keepalive.WithDefaults(p.Keepalive).KeepAliveConfig()
 	}
-	ut := d.cfg.UserTimeout
-	if ut == 0 {
-		ut = p.UserTimeout
+	ut := d.deadBound()
+	if ut > 0 && d.suspect(addr) {
+		ut = min(ut, suspectConnect)
 	}
 	user := d.cfg.Control
 	nd.Control = func(network, address string, c syscall.RawConn) error {
@@ -234,6 +290,16 @@ func (d *Dialer) dialOnce(ctx context.Context, nd *net.Dialer, network, addr str
 		tcp.Close()
 		return nil, err
 	}
+	if d.deadBound() > 0 {
+		// The connect is done: the watchdog judges the conn from here on
+		// (a kernel TCP_USER_TIMEOUT would also cut a live peer that keeps
+		// its receive window closed, answering every probe).
+		var serr error
+		if err := raw.Control(func(fd uintptr) { serr = sockopt.SetUserTimeout(fd, 0) }); err == nil && serr != nil {
+			tcp.Close()
+			return nil, serr
+		}
+	}
 	if err := sockopt.Verify(raw); err != nil {
 		tcp.Close()
 		ve := &VerifyError{Addr: addr, Check: "so_error", Err: err}
@@ -265,6 +331,7 @@ func selfConnect(c *net.TCPConn) bool {
 func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn {
 	now := d.now()
 	c := &Conn{tcp: tcp, raw: raw, d: d, peer: addr, created: now}
+	c.own.Store(bitsFresh)
 	c.lastRead.Store(now)
 	c.lastWrite.Store(now)
 	c.idleFrom.Store(now)
@@ -279,6 +346,7 @@ func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn
 	d.conns = append(d.conns, c)
 	c.pidx = len(d.byPeer[addr])
 	d.byPeer[addr] = append(d.byPeer[addr], c)
+	d.ensureWatchdogLocked()
 	d.mu.Unlock()
 	return c
 }
@@ -366,7 +434,7 @@ func (d *Dialer) idleLimit() time.Duration {
 	case t < 0:
 		return 0
 	}
-	return d.profile.Profile().IdleTimeout
+	return d.profile.Cached().IdleTimeout
 }
 
 // staleReason decides whether an idle connection must not be handed out
@@ -392,10 +460,16 @@ func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration, probe bool)
 	return ReasonNone
 }
 
-// surviveAge is the idle age at which a conn still open proves the peer's
-// learned idle timeout est wrong: twice est plus a slack for a loaded peer
-// that closes late. The explorer (see explore) lives until then.
-func surviveAge(est time.Duration) time.Duration { return 2*est + 20*time.Millisecond }
+// surviveAge is the idle age at which a conn still open disagrees with the
+// peer's learned idle timeout est: past adaptive.SameTimeout's tolerance
+// (25 %, at least 5 ms), where a close would have been a sample of another
+// timeout. A deadline requests keep hitting is re-tested by them: each
+// conn refused past surviveAge is probed, and two found alive in a row
+// make the learner drop the estimate (Learner.Survived), so a wrong
+// deadline costs a few dials. The explorer (see explore) lives until then.
+func surviveAge(est time.Duration) time.Duration {
+	return est + max(est/4, 5*time.Millisecond) + time.Millisecond
+}
 
 // survived checks an idle conn that outlived the peer's learned idle
 // deadline: if it is idle well past the learned timeout itself and a probe
@@ -428,9 +502,12 @@ func (d *Dialer) peerClosed(c *Conn, at int64, ago int64, idle time.Duration) {
 // Mass closes, told by the peer's other idle conns at the moment one close
 // is reported (the kernel holds the evidence even when their readers have
 // not run yet):
+//
+// FINs arriving within the learner's BurstWindow of each other were sent
+// together: the same window the learner uses for the closes reported to it,
+// so one rule decides, whether the evidence is in the kernel (siblings'
+// FINs) or in the reports.
 const (
-	// massWindow: FINs arriving within this of each other were sent together.
-	massWindow = 10 * time.Millisecond
 	// maxSiblings bounds the conns probed per reported close: a peer
 	// closing thousands of idle conns one by one must not cost a probe of
 	// every other one each time. One disagreeing sibling is enough.
@@ -441,7 +518,7 @@ const (
 // FIN arrived at at, is not an idle-timeout sample, judged from the peer's
 // other idle conns:
 //
-//   - one whose FIN arrived within massWindow of c's at an idle age that
+//   - one whose FIN arrived within the learner's BurstWindow of c's at an idle age that
 //     disagrees with c's: the peer closed its idle conns together (a
 //     restart, a shutdown, a CLIENT KILL), at whatever age each had. None
 //     of those closes is reported to the learner;
@@ -462,6 +539,7 @@ func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
 	}
 	d.mu.Unlock()
 	mass, contradicted := false, false
+	window := d.learner.Config().BurstWindow // negative: burst detection off
 	var together []*Conn
 	for _, s := range sibs {
 		from := s.idleFrom.Load()
@@ -472,7 +550,7 @@ func (d *Dialer) massClose(c *Conn, at int64, idle time.Duration) bool {
 			}
 		case ProbePeerClosed:
 			sat := s.finAt(d.now())
-			if gap := time.Duration(sat - at); max(gap, -gap) > massWindow {
+			if gap := time.Duration(sat - at); window <= 0 || max(gap, -gap) > window {
 				continue // closed at another time: its own sample
 			}
 			together = append(together, s)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -161,52 +160,6 @@ func TestDialRetriesUntilServerComesUp(t *testing.T) {
 	c.Close()
 	if s := d.Stats(); s.DialRetries == 0 || s.DialErrors == 0 {
 		t.Fatalf("stats = %v, want retries after refused dials", s)
-	}
-}
-
-func TestDialNeverSleepsPastDeadline(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	// A backoff (1s) far longer than the deadline (100ms): the dialer must
-	// give up after the first attempt instead of sleeping past the deadline.
-	d := newDialer(t, dialer.Config{DialRetries: 5, DialBackoff: time.Second, DialBackoffMax: time.Second, DisableBreaker: true, DisableEvictor: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	_, err := d.DialContext(ctx, "tcp", addr)
-	var de *dialer.DialError
-	if !errors.As(err, &de) || de.Kind != "refused" || de.Attempts != 1 {
-		t.Fatalf("err = %v, want a refused DialError after exactly 1 attempt", err)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("err = %v does not wrap ECONNREFUSED", err)
-	}
-	if ctx.Err() != nil {
-		t.Fatal("DialContext returned only after the deadline passed")
-	}
-}
-
-func TestDeadAddressBreakerFailsFast(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	d := newDialer(t, dialer.Config{DialRetries: -1, DisableEvictor: true})
-	ctx := context.Background()
-	for i := 0; i < 5; i++ {
-		if _, err := d.DialContext(ctx, "tcp", addr); errors.Is(err, breaker.ErrOpen) {
-			t.Fatalf("breaker open after only %d failures", i)
-		}
-	}
-	_, err := d.DialContext(ctx, "tcp", addr)
-	if !errors.Is(err, breaker.ErrOpen) || !strings.Contains(err.Error(), addr) {
-		t.Fatalf("err = %v, want breaker.ErrOpen naming %s", err, addr)
-	}
-	var de *dialer.DialError
-	if !errors.As(err, &de) || de.Kind != "breaker_open" {
-		t.Fatalf("err = %v, want DialError kind breaker_open", err)
-	}
-	if d.Stats().BreakerRejects != 1 {
-		t.Fatalf("BreakerRejects = %d, want 1", d.Stats().BreakerRejects)
 	}
 }
 

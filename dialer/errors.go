@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/herz-go/herz/breaker"
 )
 
 // ErrStale is wrapped by the error a [Conn] returns when it refuses a write
@@ -61,9 +63,14 @@ func (e *VerifyError) Error() string {
 // Unwrap returns the underlying error.
 func (e *VerifyError) Unwrap() error { return e.Err }
 
-// DialError is returned by [Dialer.DialContext] when no verified connection
-// could be made. It implements net.Error and wraps the last attempt's error
-// (and [breaker.ErrOpen] when the address's breaker rejected the dial).
+// DialError is returned by [Dialer.DialContext] when herz itself decided
+// that no connection is handed out: the connect succeeded but failed
+// verification (Kind "verify" or "self_connect", wrapping a [*VerifyError]),
+// the address's breaker is open (Kind "breaker_open", wrapping
+// [breaker.ErrOpen]), or the socket could not be set up. Failures herz did not
+// decide — refused, timed out, unreachable, DNS — are returned as net.Dialer
+// returns them (a *net.OpError), not as a DialError. It implements net.Error
+// and wraps the last attempt's error.
 type DialError struct {
 	// Addr is the address dialed.
 	Addr string
@@ -96,6 +103,41 @@ func (e *DialError) Timeout() bool {
 
 // Temporary reports whether the failure is likely transient.
 func (e *DialError) Temporary() bool { return retryable(e.Err) }
+
+// FailedConnect reports whether err, returned by [Dialer.DialContext] (or
+// wrapped by a caller such as net/http), is a connect that never produced a
+// connection: a *net.OpError with Op "dial", a [*DialError] or [ErrClosed].
+// Nothing was sent to the peer, so re-sending a request is safe.
+func FailedConnect(err error) bool {
+	if err == nil {
+		return false
+	}
+	var de *DialError
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &de), errors.Is(err, ErrClosed):
+		return true
+	case errors.As(err, &oe):
+		return oe.Op == "dial"
+	}
+	return false
+}
+
+// RefusedConnect reports whether err is a [FailedConnect] the peer refused
+// (ECONNREFUSED: nothing listens, a stopped or restarting server).
+func RefusedConnect(err error) bool {
+	return FailedConnect(err) && errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// RetryableConnect reports whether err is a [FailedConnect] worth trying
+// again soon on the same address: refused (nothing listens yet, a restart),
+// reset during the handshake, a verification failure, ephemeral ports
+// momentarily exhausted or a temporary resolver failure. Timeouts and
+// unreachable hosts are not: the attempt already spent the caller's time,
+// and the next one would spend it again.
+func RetryableConnect(err error) bool {
+	return FailedConnect(err) && !errors.Is(err, breaker.ErrOpen) && !errors.Is(err, ErrClosed) && retryable(err)
+}
 
 func itoa(n int) string {
 	if n < 10 {
@@ -160,7 +202,8 @@ func retryable(err error) bool {
 		// Ephemeral ports momentarily exhausted (TIME_WAIT pile-up).
 		return true
 	case errors.As(err, &de):
-		return de.IsTemporary || de.IsTimeout
+		// A resolver that timed out already spent the caller's time.
+		return de.IsTemporary && !de.IsTimeout
 	}
 	return false // conservatively: timeouts and unknown errors already spent the caller's time
 }

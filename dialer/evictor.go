@@ -97,6 +97,7 @@ func (d *Dialer) EvictStale() int {
 // them falls due (clamped to [minSweep, maxSweep]).
 func (d *Dialer) sweep() {
 	defer d.ev.wg.Done()
+	d.profile.RefreshIfStale() // here, never on a request's path
 	d.mu.Lock()
 	e := &d.ev
 	e.dueNs.Store(0)
@@ -161,7 +162,7 @@ func (d *Dialer) probeInterval() time.Duration {
 	case p < 0:
 		return 0
 	}
-	return d.profile.Profile().ProbeInterval
+	return d.profile.Cached().ProbeInterval
 }
 
 // inspect scores one connection and evicts it if it is idle and dead, expired

@@ -256,8 +256,8 @@ func TestReturnTakesOnlyTheCurrentLease(t *testing.T) {
 	srv := newServer(t)
 	d := newDialer(t, dialer.Config{DisableEvictor: true})
 	c := dial(t, d, srv.addr())
-	if c.Ownership() != dialer.GivenAway {
-		t.Fatalf("new conn is %v, want given_away", c.Ownership())
+	if c.Ownership() != dialer.Dialed {
+		t.Fatalf("new conn is %v, want dialed", c.Ownership())
 	}
 	l1, _ := c.Lend()
 	if !c.Return(l1) || c.Ownership() != dialer.Idle {
@@ -273,6 +273,9 @@ func TestReturnTakesOnlyTheCurrentLease(t *testing.T) {
 	c.GiveAway()
 	if c.Return(l2) || c.Ownership() != dialer.GivenAway {
 		t.Fatal("Return after GiveAway changed the state")
+	}
+	if _, ok := c.Lend(); ok || c.Ownership() != dialer.GivenAway {
+		t.Fatal("Lend took a conn given away for good")
 	}
 	got, ok := dialer.ConnOf(c)
 	if !ok || got != c {
@@ -361,4 +364,24 @@ func TestConcurrentDialAndClose(t *testing.T) {
 	if d.Tracked() != 0 {
 		t.Fatalf("%d conns still tracked after all were closed", d.Tracked())
 	}
+}
+
+// TestFreshConnParkedUnusedIsIdle: a conn a pool dialed and parked without
+// lending it (net/http dials for a request another conn then served) is
+// returned with the zero Lease; from then on it is idle: counted in
+// Stats().Idle, checked by CheckIdle and evicted when the peer closes it.
+// A conn fresh from DialContext is neither idle nor given away for good.
+func TestFreshConnParkedUnusedIsIdle(t *testing.T) {
+	srv := newServer(t)
+	d := newDialer(t, dialer.Config{ProbeInterval: 5 * time.Millisecond})
+	c := dial(t, d, srv.addr())
+	s := srv.accept(t)
+	if c.Ownership() != dialer.Dialed || d.Stats().Idle != 0 {
+		t.Fatalf("fresh conn: %v, %d idle; want dialed, 0 idle", c.Ownership(), d.Stats().Idle)
+	}
+	if !c.Return(0) || c.Ownership() != dialer.Idle || d.Stats().Idle != 1 {
+		t.Fatalf("parked conn: %v, %d idle; want idle, 1 idle", c.Ownership(), d.Stats().Idle)
+	}
+	s.Close()
+	eventually(t, 5*time.Second, "the parked conn's eviction", func() bool { return d.Stats().Evictions["probe_eof"] == 1 })
 }

@@ -55,7 +55,7 @@ func ExampleConn_Lend() {
 	}
 	fmt.Println("evictions:", d.Stats().Evictions)
 	// Output:
-	// dialed: given_away
+	// dialed: dialed
 	// lent: lent
 	// returned: idle
 	// reusable: true

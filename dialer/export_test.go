@@ -41,3 +41,30 @@ func (d *Dialer) PeerIndexOK() bool {
 	}
 	return n == len(d.conns)
 }
+
+// WatchOnce runs one watchdog tick's inspection now (without scheduling).
+func (d *Dialer) WatchOnce() {
+	bound := d.deadBound()
+	now := d.now()
+	d.mu.Lock()
+	buf := make([]*Conn, 0, 16)
+	for _, c := range d.conns {
+		if c.stalled(now, bound) && len(buf) < maxJudgedPerTick {
+			buf = append(buf, c)
+		}
+	}
+	d.mu.Unlock()
+	for _, c := range buf {
+		d.judge(c, now, bound)
+	}
+}
+
+// ForgetAcked makes the watchdog read every conn's TCP_INFO again, as if
+// none had been found fully acknowledged (its worst case).
+func (d *Dialer) ForgetAcked() {
+	d.mu.Lock()
+	for _, c := range d.conns {
+		c.wdOK.Store(0)
+	}
+	d.mu.Unlock()
+}

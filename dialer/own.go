@@ -11,9 +11,9 @@ type Ownership uint8
 
 // Ownership states.
 const (
-	// GivenAway: herz never closes, refuses or evicts the connection. It is
-	// the state of a connection [Dialer.DialContext] returns, and of one an
-	// adapter gave away for good (a 101 upgrade, a hijack).
+	// GivenAway: handed over for good ([Conn.GiveAway]: a 101 upgrade, a
+	// hijack). herz never closes, refuses or evicts the connection, and no
+	// pool can take it back ([Conn.Lend] fails).
 	GivenAway Ownership = iota
 	// Idle: unused in its owner's pool. The evictor, the lifetime and idle
 	// rules, and idle-close learning act on it.
@@ -21,15 +21,22 @@ const (
 	// Lent: handed out by its pool (a request, a query, a checked-out conn,
 	// an HTTP/2 or gRPC transport). herz never closes or refuses it.
 	Lent
+	// Dialed: fresh from [Dialer.DialContext], not yet taken by a pool.
+	// herz never closes, refuses or evicts it (a caller that pools nothing
+	// keeps it in this state). A pool lends it ([Conn.Lend]) or parks it
+	// idle unused ([Conn.Return] with the zero Lease).
+	Dialed
 )
 
-// String returns given_away, idle or lent.
+// String returns given_away, idle, lent or dialed.
 func (o Ownership) String() string {
 	switch o {
 	case Idle:
 		return "idle"
 	case Lent:
 		return "lent"
+	case Dialed:
+		return "dialed"
 	}
 	return "given_away"
 }
@@ -48,6 +55,7 @@ const (
 	bitsLentArmed   uint64 = 3 // lent; the first write checks for staleness
 	bitsLentForLife uint64 = 4 // lent until closed (multiplexed)
 	bitsClaimed     uint64 = 5 // herz closed it while it was idle
+	bitsFresh       uint64 = 6 // fresh from DialContext, no pool has it yet
 	genShift               = 3
 	bitsMask        uint64 = 1<<genShift - 1
 )
@@ -62,6 +70,8 @@ func stateOf(w uint64) Ownership {
 		return GivenAway
 	case bitsIdle, bitsClaimed:
 		return Idle
+	case bitsFresh:
+		return Dialed
 	}
 	return Lent
 }
@@ -72,7 +82,8 @@ func (c *Conn) Ownership() Ownership { return stateOf(c.own.Load()) }
 // Lend marks c as handed out by the pool that owns it; herz no longer
 // touches it. It returns the Lease to give back to [Conn.Return], and false
 // when herz already closed c because it was idle and stale (or the owner
-// closed it): the pool must drop it and take another.
+// closed it), or c was given away for good ([Conn.GiveAway]): the pool must
+// drop it and take another.
 func (c *Conn) Lend() (Lease, bool) { return c.lend(false) }
 
 // LendRefusingStale is [Conn.Lend] for pools that cannot check a
@@ -92,7 +103,7 @@ func (c *Conn) lend(arm bool) (Lease, bool) {
 		w := c.own.Load()
 		b := stateBits(w)
 		switch {
-		case b == bitsClaimed || c.closed.Load():
+		case b == bitsClaimed || b == bitsGiven || c.closed.Load():
 			return 0, false
 		case b == bitsLentForLife:
 			c.exchanges.Add(1)
@@ -112,13 +123,17 @@ func (c *Conn) lend(arm bool) (Lease, bool) {
 // idle age counts from its last read or write. It returns false, changing
 // nothing, when l is not the current hand-out (c was lent again since, given
 // away or closed).
+//
+// A pool that parks a connection it dialed without lending it first (net/http
+// dials for a request that another connection then served) returns it with
+// the zero Lease: from then on it is idle, counted and checked like any other.
 func (c *Conn) Return(l Lease) bool {
 	for {
 		w := c.own.Load()
 		if stateBits(w) == bitsLentForLife {
 			return c.exchangeDone()
 		}
-		if b := stateBits(w); leaseOf(w) != l || (b != bitsLent && b != bitsLentArmed) || c.closed.Load() {
+		if b := stateBits(w); leaseOf(w) != l || (b != bitsLent && b != bitsLentArmed && b != bitsFresh) || c.closed.Load() {
 			return false
 		}
 		c.idleFrom.Store(max(c.lastRead.Load(), c.lastWrite.Load()))

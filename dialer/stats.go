@@ -14,6 +14,7 @@ type counters struct {
 	dials, dialErrors, dialRetries atomic.Uint64
 	verifyFailures, breakerRejects atomic.Uint64
 	peerCloses                     atomic.Uint64
+	deadPaths                      atomic.Uint64
 	probes                         [5]atomic.Uint64 // by sockopt.State
 	evictions                      [numReasons]atomic.Uint64
 }
@@ -32,6 +33,10 @@ type Stats struct {
 	BreakerRejects uint64
 	// PeerCloses counts idle connections the peer closed (FIN/RST seen by a read).
 	PeerCloses uint64
+	// DeadPaths counts connections the watchdog found dead: written data
+	// unacknowledged, and nothing acknowledged, for the dead-path bound
+	// ([Config.UserTimeout]).
+	DeadPaths uint64
 	// Probes counts probe results by name (alive, peer_closed, reset, data_pending, unknown).
 	Probes map[string]uint64
 	// Evictions counts connections herz closed or refused, by reason.
@@ -47,6 +52,7 @@ func (d *Dialer) Stats() Stats {
 		VerifyFailures: d.stats.verifyFailures.Load(),
 		BreakerRejects: d.stats.breakerRejects.Load(),
 		PeerCloses:     d.stats.peerCloses.Load(),
+		DeadPaths:      d.stats.deadPaths.Load(),
 		Probes:         make(map[string]uint64),
 		Evictions:      make(map[string]uint64),
 	}
@@ -76,6 +82,9 @@ func (s Stats) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "open=%d idle=%d dials=%d dial_errors=%d dial_retries=%d verify_failures=%d breaker_rejects=%d peer_closes=%d",
 		s.Open, s.Idle, s.Dials, s.DialErrors, s.DialRetries, s.VerifyFailures, s.BreakerRejects, s.PeerCloses)
+	if s.DeadPaths > 0 {
+		fmt.Fprintf(&b, " dead_paths=%d", s.DeadPaths)
+	}
 	writeMap(&b, " probes", s.Probes)
 	writeMap(&b, " evictions", s.Evictions)
 	return b.String()

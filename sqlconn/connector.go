@@ -306,14 +306,22 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 }
 
-// ownCancel returns ctx.Err() when err is herz's own dial error for a
-// context the caller ended (a driver that passes its dial error on unchanged,
-// as lib/pq and go-sql-driver do, would otherwise hand the caller a
-// *dialer.DialError where callers compare err == context.Canceled), and err
-// otherwise: a driver's own error stays unchanged.
+// ownCancel returns ctx.Err() when err is herz's own dial error (a
+// *dialer.DialError, or the *net.OpError the dialer returns as net.Dialer
+// does) for a context the caller ended: a driver that passes its dial error
+// on unchanged, as lib/pq and go-sql-driver do, would otherwise hand the
+// caller a dial error where callers compare err == context.Canceled
+// (errors.Is finds the context error either way). A driver's own error stays
+// unchanged.
 func ownCancel(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if cerr == nil || !errors.Is(err, cerr) {
+		return err
+	}
 	var de *dialer.DialError
-	if cerr := ctx.Err(); cerr != nil && errors.As(err, &de) && err == error(de) && errors.Is(err, cerr) {
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &de) && err == error(de), errors.As(err, &oe) && err == error(oe) && oe.Op == "dial":
 		return cerr
 	}
 	return err

@@ -76,6 +76,16 @@ type TCPInfo struct {
 	// connection that was idle, a FIN (which carries an ACK) is the last
 	// one: in CLOSE_WAIT it dates the peer's close, in steps of a jiffy.
 	LastAckRecv time.Duration
+	// Probes is the number of unanswered zero-window or keepalive probes.
+	Probes uint8
+	// Backoff is the retransmission timer's current exponential backoff.
+	Backoff uint8
+	// NotSent is the number of bytes queued and not yet sent (waiting for
+	// the peer's window or the congestion window).
+	NotSent uint32
+	// SndWnd is the peer's advertised receive window in bytes (0 on
+	// kernels older than 5.4, which do not report it).
+	SndWnd uint32
 }
 
 // TCP states as reported in [TCPInfo.State].

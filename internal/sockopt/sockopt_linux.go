@@ -89,6 +89,10 @@ func (p *Prober) TCPInfo(info *TCPInfo) error {
 		TotalRetrans: t.Total_retrans,
 		LastDataRecv: time.Duration(t.Last_data_recv) * time.Millisecond,
 		LastAckRecv:  time.Duration(t.Last_ack_recv) * time.Millisecond,
+		Probes:       t.Probes,
+		Backoff:      t.Backoff,
+		NotSent:      t.Notsent_bytes,
+		SndWnd:       t.Snd_wnd,
 	}
 	return nil
 }
