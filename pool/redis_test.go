@@ -620,8 +620,12 @@ func TestRedisMinIdleRefillSlowStartAfterOutage(t *testing.T) {
 	if !ok {
 		t.Fatalf("MinIdle not refilled after the outage: %v", p.Stat())
 	}
-	if down > 20 {
-		t.Errorf("%d connect attempts in 1s of outage, want a bounded few", down)
+	// The pool's prober connects every 10 ms backing off to 50 ms while the
+	// server is down (about 20 a second), and no caller or refill dials
+	// meanwhile; bare puddle makes ~500 in the same outage. 40 leaves room
+	// for the refill's first attempts and a loaded machine.
+	if down > 40 {
+		t.Errorf("%d connect attempts in 1s of outage, want a bounded few (the prober's)", down)
 	}
 	if len(waves) == 0 || waves[0] != 1 || peak >= minIdle {
 		t.Errorf("refill after the outage: in-flight attempts %v, want the first alone and never all %d at once", waves, minIdle)

@@ -2,7 +2,6 @@ package pool_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os/exec"
 	"strconv"
@@ -252,8 +251,7 @@ func TestFailFastWhileDown(t *testing.T) {
 					r.slowest = max(r.slowest, took)
 					if err != nil {
 						r.errs++
-						var de *dialer.DialError
-						if errors.As(err, &de) && errors.Is(err, syscall.ECONNREFUSED) {
+						if dialer.RefusedConnect(err) {
 							r.refused++
 						}
 					}
@@ -276,7 +274,7 @@ func TestFailFastWhileDown(t *testing.T) {
 		t.Fatalf("every Acquire should fail: herz %d/%d, bare %d/%d", h.errs, h.calls, b.errs, b.calls)
 	}
 	if h.refused != h.errs {
-		t.Errorf("herz: %d of %d errors wrap a refused *dialer.DialError", h.refused, h.errs)
+		t.Errorf("herz: %d of %d errors are a refused connect (dialer.RefusedConnect)", h.refused, h.errs)
 	}
 	// End-to-end bound with headroom (the first dials retry a refused
 	// connect a few times within milliseconds; waiting would take 1s).

@@ -118,7 +118,7 @@ func showTable(w io.Writer, o options) ([]row, error) {
 	printTable(w, rows)
 	fmt.Fprintln(w, `
    stdlib: http.DefaultTransport, the bare driver (pgx, go-sql-driver/mysql), a plain puddle pool,
-   grpc-go's round_robin. herz: transport.Config{}, sqlconn's pgxconn and mysqlconn, pool.Config{},
+   grpc-go's round_robin. herz: transport.Config{} (the 503 row opts status retries in), sqlconn's pgxconn and mysqlconn, pool.Config{},
    grpcconn.NewClient with grpcconn.Config{}. errors: what callers got
    back; dups: requests the server ran twice (POSTs); conns: connects made; retries and evictions:
    herz's own counters, by reason. A POST whose bytes may have reached the server is never re-sent

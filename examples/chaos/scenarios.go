@@ -76,15 +76,19 @@ type scenario struct {
 	gap     time.Duration // mean pause between a worker's requests (±20%)
 	idle    time.Duration // server IdleTimeout (0: default)
 	resetN  int64
-	storm   time.Duration // 503 storm at the start of the run
-	restart bool          // the server goes away for a moment mid-run
+	storm   time.Duration    // 503 storm at the start of the run
+	restart bool             // the server goes away for a moment mid-run
+	herz    transport.Config // the herz client's Config (zero: the defaults)
 }
 
 var scenarios = []scenario{
 	{name: "HTTP idle-close race, POST", method: http.MethodPost, n: 150, workers: 4, gap: 30 * time.Millisecond, idle: 30 * time.Millisecond},
 	{name: "HTTP RST every 7th request, GET", method: http.MethodGet, n: 100, workers: 4, gap: 2 * time.Millisecond, resetN: 7},
 	{name: "HTTP RST every 7th request, POST", method: http.MethodPost, n: 100, workers: 4, gap: 2 * time.Millisecond, resetN: 7},
-	{name: "HTTP 503 storm, Retry-After: 1, GET", method: http.MethodGet, n: 20, workers: 4, gap: 50 * time.Millisecond, storm: 600 * time.Millisecond},
+	// Status retries are opt-in (a caller that retries itself must not get
+	// a second layer of them): this row opts in, as a client would.
+	{name: "HTTP 503 storm, Retry-After: 1, GET (herz: RetryStatus opted in)", method: http.MethodGet, n: 20, workers: 4, gap: 50 * time.Millisecond, storm: 600 * time.Millisecond,
+		herz: transport.Config{Retry: transport.RetryConfig{RetryStatus: transport.RetryUnavailable}}},
 	{name: "HTTP server restarts, GET", method: http.MethodGet, n: 60, workers: 4, gap: 10 * time.Millisecond, restart: true},
 }
 
@@ -162,7 +166,7 @@ func clients(cfg transport.Config) (std, hz *http.Client, finish func(std, hz *t
 func runScenario(sc scenario, useHerz bool) (*tally, error) {
 	srv := newServer(sc.idle, sc.resetN)
 	defer srv.Close()
-	stdc, hzc, finish, conns, err := clients(transport.Config{})
+	stdc, hzc, finish, conns, err := clients(sc.herz)
 	if err != nil {
 		return nil, err
 	}

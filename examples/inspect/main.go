@@ -73,7 +73,7 @@ func run(w io.Writer, addr string, o options) error {
 	defer tr.Close()
 	d := tr.Dialer()
 
-	fmt.Fprintln(w, "\ndial (verified: SO_ERROR, getpeername, no self-connect; keepalive and TCP_USER_TIMEOUT set):")
+	fmt.Fprintln(w, "\ndial (verified: SO_ERROR, getpeername, no self-connect; keepalive set; a TCP_INFO watchdog judges dead paths):")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -86,6 +86,10 @@ func run(w io.Writer, addr string, o options) error {
 			fmt.Fprintf(w, "   FAILED verification (%s) after %v: %v\n", ve.Check, time.Since(start).Round(time.Microsecond), err)
 		case errors.As(err, &de):
 			fmt.Fprintf(w, "   FAILED (%s, %d attempts) after %v: %v\n", de.Kind, de.Attempts, time.Since(start).Round(time.Microsecond), err)
+		case dialer.RefusedConnect(err):
+			fmt.Fprintf(w, "   FAILED (refused: nothing listens) after %v: %v\n", time.Since(start).Round(time.Microsecond), err)
+		case dialer.FailedConnect(err):
+			fmt.Fprintf(w, "   FAILED (connect) after %v: %v\n", time.Since(start).Round(time.Microsecond), err)
 		default:
 			fmt.Fprintf(w, "   FAILED: %v\n", err)
 		}
@@ -97,7 +101,7 @@ func run(w io.Writer, addr string, o options) error {
 	fmt.Fprintf(w, "   ok in %v: %s -> %s (%d connect attempts)\n", time.Since(start).Round(time.Microsecond),
 		c.LocalAddr(), c.RemoteAddr(), d.Stats().Dials)
 	p := d.Profile()
-	fmt.Fprintf(w, "   keepalive idle=%v interval=%v count=%d, TCP_USER_TIMEOUT %v\n",
+	fmt.Fprintf(w, "   keepalive idle=%v interval=%v count=%d, dead-path bound %v\n",
 		p.Keepalive.Idle, p.Keepalive.Interval, p.Keepalive.Count, p.UserTimeout)
 
 	fmt.Fprintln(w, "\nTCP_INFO (kernel):")
@@ -123,6 +127,21 @@ func run(w io.Writer, addr string, o options) error {
 		fmt.Fprintln(w, "\n(no idle timeout learned from a raw dial: run with -http or -https to let herz's Transport learn it)")
 	}
 	return nil
+}
+
+// get sends one GET to url and drains its response; it reports success.
+func get(ctx context.Context, client *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return true
 }
 
 // inspectHTTP sends o.n requests through tr, optionally waits for the
@@ -156,15 +175,24 @@ func inspectHTTP(ctx context.Context, w io.Writer, tr *transport.Transport, addr
 	}
 	d := tr.Dialer()
 	if o.wait > 0 {
-		before := d.Stats().PeerCloses
-		start := time.Now()
-		for time.Since(start) < o.wait && d.Stats().PeerCloses == before && d.Stats().Idle > 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if d.Stats().PeerCloses > before {
+		// A learned idle deadline acts once two closes agree: wait for the
+		// server's idle close, send one more request, and wait again.
+		for round := range 2 {
+			if round > 0 {
+				if !get(ctx, client, url) {
+					break
+				}
+			}
+			before := d.Stats().PeerCloses
+			start := time.Now()
+			for time.Since(start) < o.wait && d.Stats().PeerCloses == before && d.Stats().Idle > 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if d.Stats().PeerCloses == before {
+				fmt.Fprintf(w, "   no idle close by the server within %v\n", o.wait)
+				break
+			}
 			fmt.Fprintf(w, "   the server closed the idle connection after about %v\n", time.Since(start).Round(10*time.Millisecond))
-		} else {
-			fmt.Fprintf(w, "   no idle close by the server within %v\n", o.wait)
 		}
 	}
 	fmt.Fprintln(w, "\nwhat herz learned:")

@@ -44,7 +44,9 @@ func newApp() (*app, error) {
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
 	// herz's one line: the Transport (and its dialer) record into mp.
-	tr, err := transport.New(transport.Config{MeterProvider: mp})
+	// Status retries are opt-in: this client retries 502/503/504 (and 429
+	// with Retry-After), so that the metrics show one.
+	tr, err := transport.New(transport.Config{MeterProvider: mp, Retry: transport.RetryConfig{RetryStatus: transport.RetryUnavailable}})
 	if err != nil {
 		mp.Shutdown(context.Background())
 		return nil, err
