@@ -20,25 +20,13 @@ import (
 	"github.com/herz-go/herz/internal/testenv"
 )
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestDialErrorsShapedLikeNetDialer: for failures herz did not decide, the
 // Dialer returns what net.Dialer returns for the same address, same test:
 // a *net.OpError with the same text, wrapping the same cause (a
 // *net.DNSError for name resolution); through net/http, urlErr.Err is that
 // *net.OpError. herz's own decisions (an open breaker) stay herz errors.
 func TestDialErrorsShapedLikeNetDialer(t *testing.T) {
-	refused := closedAddr(t)
+	refused := testenv.ClosedAddr(t)
 	failingResolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 		return nil, errors.New("no resolver here")
 	}}
@@ -101,7 +89,7 @@ func TestDialErrorsShapedLikeNetDialer(t *testing.T) {
 // with net.Dialer's refusal, where it used to retry for minutes.
 // (End-to-end bounds, ≥3x headroom on this loaded machine.)
 func TestConnectTimeoutIsTheTotal(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testenv.ClosedAddr(t)
 	const timeout = 200 * time.Millisecond
 	cfg := dialer.Config{Timeout: timeout, DialRetries: 1000, DialBackoff: 20 * time.Millisecond, DialBackoffMax: 20 * time.Millisecond, DisableBreaker: true, DisableEvictor: true}
 	var nd net.Dialer
@@ -137,7 +125,7 @@ func TestConnectTimeoutIsTheTotal(t *testing.T) {
 // TestDialNeverSleepsPastDeadline: a backoff longer than the deadline is not
 // slept: the first attempt's error, net.Dialer's, comes back at once.
 func TestDialNeverSleepsPastDeadline(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testenv.ClosedAddr(t)
 	d := newDialer(t, dialer.Config{DialRetries: 5, DialBackoff: time.Second, DialBackoffMax: time.Second, DisableBreaker: true, DisableEvictor: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -159,7 +147,7 @@ func TestDialNeverSleepsPastDeadline(t *testing.T) {
 // server behind an open breaker. Twenty refusals in a row: every one is
 // net.Dialer's error, none is breaker.ErrOpen.
 func TestRefusedConnectsNeverTripTheBreaker(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testenv.ClosedAddr(t)
 	d := newDialer(t, dialer.Config{DialRetries: -1, DisableEvictor: true})
 	var nd net.Dialer
 	for i := range 20 {
@@ -185,7 +173,7 @@ func TestRefusedConnectsNeverTripTheBreaker(t *testing.T) {
 // clients poll every 2 ms). A breaker tripped by the refusals would keep
 // herz's client refused for its open interval.
 func TestRestartedServerFoundWithin50ms(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testenv.ClosedAddr(t)
 	d := newDialer(t, dialer.Config{})
 	herzTr := &http.Transport{DialContext: d.DialContext}
 	stdTr := &http.Transport{}

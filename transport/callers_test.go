@@ -25,6 +25,7 @@ import (
 
 	"github.com/herz-go/herz/breaker"
 	"github.com/herz-go/herz/dialer"
+	"github.com/herz-go/herz/internal/testenv"
 	"github.com/herz-go/herz/transport"
 )
 
@@ -74,17 +75,6 @@ func pipeUpload(t *testing.T) (io.ReadCloser, func() bool) {
 	}
 }
 
-// closedPort returns an address on 127.0.0.1 where nothing listens.
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestEarlyErrorsCloseTheRequestBody: a request that fails before it is
 // sent — refused connect (herz's own HTTP/1.1 pool), invalid header,
 // unsupported scheme, invalid method, no host, nil Header, open breaker,
@@ -97,7 +87,7 @@ func TestEarlyErrorsCloseTheRequestBody(t *testing.T) {
 		io.Copy(io.Discard, r.Body)
 	}))
 	t.Cleanup(srv.Close)
-	refused := "http://" + closedPort(t) + "/"
+	refused := "http://" + testenv.ClosedAddr(t) + "/"
 	std := stdTransport(t)
 	herz := herzTransport(t, transport.Config{})
 
@@ -420,7 +410,7 @@ func TestNXDOMAINIsNetHTTPsErrorAndNeverRetried(t *testing.T) {
 func TestRefusedConnectIsNetHTTPsError(t *testing.T) {
 	t.Parallel()
 	for _, scheme := range []string{"http", "https"} {
-		refusedConnectIsNetHTTPsError(t, scheme+"://"+closedPort(t)+"/")
+		refusedConnectIsNetHTTPsError(t, scheme+"://"+testenv.ClosedAddr(t)+"/")
 	}
 }
 

@@ -136,23 +136,12 @@ func TestBreakerStatusesAreOptIn(t *testing.T) {
 	}
 }
 
-// refusedAddr returns a 127.0.0.1 address nobody listens on.
-func refusedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestConnectsPerRequestToARefusedPort: retries happen in one layer — a
 // GET to a refused port makes at most 1 + MaxRetries connects (the dialer
 // does not retry under the Transport's retries), one under WithoutRetries
 // as net/http; counted at the socket (Dialer.Control / net.Dialer.Control).
 func TestConnectsPerRequestToARefusedPort(t *testing.T) {
-	url := "http://" + refusedAddr(t) + "/"
+	url := "http://" + testenv.ClosedAddr(t) + "/"
 	var stdConnects, herzConnects atomic.Int64
 	std := http.DefaultTransport.(*http.Transport).Clone()
 	std.Proxy = nil

@@ -21,3 +21,16 @@ func Port(t testing.TB, addr string) int {
 	}
 	return int(port)
 }
+
+// ClosedAddr returns an address on 127.0.0.1 where nothing listens (a
+// port that was just bound and released): a connect to it is refused.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("herz/testenv: ClosedAddr: %v", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
