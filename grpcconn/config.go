@@ -15,7 +15,7 @@ import (
 
 // Config configures the dial options, interceptors and balancer of a gRPC
 // client. The zero value is the production default: the herz dialer
-// (verified connects, TCP keepalive and TCP_USER_TIMEOUT), keepalive pings no
+// (verified connects, TCP keepalive, a dead-path watchdog), keepalive pings no
 // faster than grpc-go servers accept by default, a reconnect backoff capped
 // below a second, a per-target breaker, safe retries with a budget, and the
 // outlier-ejecting round-robin balancer.
@@ -95,8 +95,8 @@ type Config struct {
 // minutes, and pings on a connection without streams, answering the third
 // offence with GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and closing the
 // connection with every RPC on it. herz never pings faster than
-// ServerMinTime: dead peers are found by TCP keepalive and TCP_USER_TIMEOUT
-// set by the dialer, which the server's ping policy does not see.
+// ServerMinTime: dead peers are found by TCP keepalive and the dialer's
+// dead-path watchdog, which the server's ping policy does not see.
 type KeepaliveConfig struct {
 	// Time is how long a connection may receive nothing before a PING is
 	// sent. Default: ServerMinTime. A value below ServerMinTime is raised to

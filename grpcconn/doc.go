@@ -14,7 +14,7 @@
 // # Connections
 //
 // Connections are dialed by a [dialer.Dialer] (verified connects, TCP
-// keepalive and TCP_USER_TIMEOUT derived from the kernel) through
+// keepalive derived from the kernel, a watchdog for dead paths) through
 // grpc.WithContextDialer. A gRPC transport multiplexes its connection, so
 // herz lends it out for life ([dialer.Conn.LendForLife]): it is never closed
 // or refused for its age, idleness or a probe, and long streams are never
@@ -44,8 +44,9 @@
 // faster than Config.Keepalive.ServerMinTime (default 5 min, raise or lower
 // it to your servers' policy): a shorter Keepalive.Time is raised to it.
 // Dead peers are found by the kernel instead, which the server's ping policy
-// does not see: TCP_USER_TIMEOUT (adaptive default 8s) ends a connection
-// whose data stays unacknowledged, TCP keepalive one that is silent. In a
+// does not see: the dialer's watchdog (default bound 8s) ends a connection
+// whose data stays unacknowledged (a peer that answers zero-window probes is
+// alive, only slow), TCP keepalive one that is silent. In a
 // whole-path blackhole an RPC gets its answer after ~8.4s, and a reconnect
 // fails after the 5s connect timeout; plain grpc-go waits ~15 min.
 //

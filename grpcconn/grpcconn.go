@@ -184,8 +184,8 @@ func (o *Options) build() []grpc.DialOption {
 
 // dial connects through the herz dialer. A gRPC transport multiplexes its
 // connection and reads it continuously: herz never closes or refuses it for
-// its age or idleness; grpc-go's keepalive, TCP keepalive and
-// TCP_USER_TIMEOUT find a dead peer.
+// its age or idleness; grpc-go's keepalive, TCP keepalive and the dialer's
+// dead-path watchdog find a dead peer.
 func (o *Options) dial(ctx context.Context, addr string) (net.Conn, error) {
 	c, err := o.d.DialContext(ctx, "tcp", addr)
 	if err != nil {

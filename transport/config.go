@@ -125,7 +125,7 @@ type Config struct {
 	// gets no more than what is left of the window to receive its response
 	// headers (its connect included; the body is then bounded by the
 	// caller's context only). The first attempt is not bounded by it (its
-	// dead-connection detection is: TCP_USER_TIMEOUT, HTTP/2 PINGs). A
+	// dead-connection detection is: the dialer's watchdog, HTTP/2 PINGs). A
 	// Retry-After beyond the window is returned to the caller as it is.
 	// Default 10s; negative means no window (retries bounded by the
 	// context, MaxRetries and the budget only).

@@ -11,8 +11,8 @@
 // (many do http.DefaultTransport.(*http.Transport).Clone()), and its http
 // and https requests go through a herz [Transport] built from its fields
 // (registered with RegisterProtocol): everything of level 2 below. Its
-// clones dial through herz (verified connects, TCP keepalive and
-// TCP_USER_TIMEOUT derived from the kernel, jittered dial retries, a
+// clones dial through herz (verified connects, TCP keepalive derived from
+// the kernel, a dead-path watchdog, jittered dial retries, a
 // per-address dial breaker, HTTP/2 PING health checks). A DialContext the
 // user set is kept and used (a unix socket works). See [Harden].
 //

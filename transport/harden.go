@@ -15,8 +15,8 @@ import (
 // default; durations follow [Config]'s fields of the same names.
 type HardenConfig struct {
 	// Dialer configures the herz dialer the transport will dial through.
-	// Its zero value: verified connects, kernel-derived TCP keepalive and
-	// TCP_USER_TIMEOUT, 2 dial retries with jittered backoff and a
+	// Its zero value: verified connects, kernel-derived TCP keepalive, a
+	// dead-path watchdog, 2 dial retries with jittered backoff and a
 	// per-address breaker whose open interval is 200ms × consecutive trips,
 	// capped at 600ms unless Dialer.Breaker sets one (see Config.Breaker).
 	// Its Timeout (default 30s) replaces http.DefaultTransport's net.Dialer
@@ -67,8 +67,8 @@ type HardenConfig struct {
 //     as http.DefaultTransport's, is not), becomes a herz
 //     [dialer.Dialer] for what t still dials itself and for the clones
 //     libraries make of t (http.DefaultTransport.(*http.Transport).Clone()
-//     keeps working): verified connects, kernel-derived TCP keepalive and
-//     TCP_USER_TIMEOUT, jittered dial retries and a per-address dial
+//     keeps working): verified connects, kernel-derived TCP keepalive, a
+//     dead-path watchdog, jittered dial retries and a per-address dial
 //     breaker. A DialContext the user set is kept as it is (and used by the
 //     herz Transport to dial).
 //   - t.HTTP2: PING health checks (SendPingTimeout, PingTimeout) and

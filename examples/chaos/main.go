@@ -128,7 +128,8 @@ func showTable(w io.Writer, o options) ([]row, error) {
 
 // blackholeRow: a peer that goes silent (no FIN, no RST) needs packet
 // filtering in a network namespace of its own, and herz's detection of it
-// takes seconds (TCP_USER_TIMEOUT, HTTP/2 PINGs): faultlab's tests show it.
+// takes seconds (the dialer's dead-path watchdog, HTTP/2 PINGs): faultlab's
+// tests show it.
 func blackholeRow() row {
 	const name = "blackholed peer"
 	if os.Geteuid() != 0 {
