@@ -35,7 +35,7 @@ import (
 //     [Conn.LendForLife]): a request, a query, a checked-out conn or an HTTP/2
 //     or gRPC transport has it, and herz never touches it.
 type Conn struct {
-	tcp  *net.TCPConn
+	tcp  connIO // a *net.TCPConn, or the conn of Dialer.Adopt
 	raw  syscall.RawConn
 	d    *Dialer
 	peer string
@@ -327,10 +327,21 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 }
 
 // SyscallConn returns the raw connection, so probes of other libraries are never skipped.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.raw, nil }
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	if _, none := c.raw.(noRaw); none {
+		return nil, errNoSocket // an adopted conn without a socket
+	}
+	return c.raw, nil
+}
 
-// Unwrap returns the *net.TCPConn under c.
-func (c *Conn) Unwrap() net.Conn { return c.tcp }
+// Unwrap returns the *net.TCPConn under c (for an adopted conn, the conn
+// given to [Dialer.Adopt]).
+func (c *Conn) Unwrap() net.Conn {
+	if p, ok := c.tcp.(plainIO); ok {
+		return p.Conn
+	}
+	return c.tcp
+}
 
 // Peer returns the address the connection was dialed with (host:port).
 func (c *Conn) Peer() string { return c.peer }
