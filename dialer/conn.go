@@ -11,9 +11,10 @@ import (
 	"github.com/herz-go/herz/internal/sockopt"
 )
 
-// Conn is a verified, tracked TCP connection made by a [Dialer].
+// Conn is a verified, tracked TCP connection made by a [Dialer], or a
+// connection the caller's own dial function made and [Dialer.Adopt] took in.
 //
-// It forwards to the *net.TCPConn it wraps and keeps its fast paths
+// It forwards to the *net.TCPConn (or adopted conn) it wraps and keeps its fast paths
 // (ReadFrom for sendfile/splice, WriteTo, CloseWrite, CloseRead, SyscallConn).
 // Each Read and Write costs one monotonic clock read and a few atomic
 // operations on top. A Conn is safe for concurrent use like any net.Conn.

@@ -90,6 +90,9 @@ func (s Stats) String() string {
 	if s.DeadPaths > 0 {
 		fmt.Fprintf(&b, " dead_paths=%d", s.DeadPaths)
 	}
+	if s.Adopted > 0 {
+		fmt.Fprintf(&b, " adopted=%d", s.Adopted)
+	}
 	writeMap(&b, " probes", s.Probes)
 	writeMap(&b, " evictions", s.Evictions)
 	return b.String()

@@ -280,6 +280,7 @@ func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.
 			// this function returns; e.trace is the attempt's own copy.
 			user := e.trace.TLSHandshakeDone
 			e.trace.TLSHandshakeDone = func(cs tls.ConnectionState, err error) {
+				e.trace.TLSHandshakeDone = user // once: a re-send's dial sets its own
 				e.dialedConn(dc, before)
 				if user != nil {
 					user(cs, err)
