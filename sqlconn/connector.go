@@ -53,6 +53,15 @@ func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := dialer.ConnOf(nc); !ok {
+		// A unix socket, which the Dialer dials untracked: adopted, so
+		// that it is probed at reuse like a TCP conn.
+		dc, err := s.d.Adopt(nc, network, addr)
+		if err != nil {
+			return nil, err // Adopt closed nc
+		}
+		nc = dc
+	}
 	s.adopt(nc)
 	return nc, nil
 }
