@@ -11,9 +11,10 @@ import (
 	"github.com/herz-go/herz/internal/sockopt"
 )
 
-// Conn is a verified, tracked TCP connection made by a [Dialer].
+// Conn is a verified, tracked TCP connection made by a [Dialer], or a
+// connection the caller's own dial function made and [Dialer.Adopt] took in.
 //
-// It forwards to the *net.TCPConn it wraps and keeps its fast paths
+// It forwards to the *net.TCPConn (or adopted conn) it wraps and keeps its fast paths
 // (ReadFrom for sendfile/splice, WriteTo, CloseWrite, CloseRead, SyscallConn).
 // Each Read and Write costs one monotonic clock read and a few atomic
 // operations on top. A Conn is safe for concurrent use like any net.Conn.
@@ -35,7 +36,7 @@ import (
 //     [Conn.LendForLife]): a request, a query, a checked-out conn or an HTTP/2
 //     or gRPC transport has it, and herz never touches it.
 type Conn struct {
-	tcp  *net.TCPConn
+	tcp  connIO // a *net.TCPConn, or the conn of Dialer.Adopt
 	raw  syscall.RawConn
 	d    *Dialer
 	peer string
@@ -327,10 +328,21 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 }
 
 // SyscallConn returns the raw connection, so probes of other libraries are never skipped.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.raw, nil }
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	if _, none := c.raw.(noRaw); none {
+		return nil, errNoSocket // an adopted conn without a socket
+	}
+	return c.raw, nil
+}
 
-// Unwrap returns the *net.TCPConn under c.
-func (c *Conn) Unwrap() net.Conn { return c.tcp }
+// Unwrap returns the *net.TCPConn under c (for an adopted conn, the conn
+// given to [Dialer.Adopt]).
+func (c *Conn) Unwrap() net.Conn {
+	if p, ok := c.tcp.(plainIO); ok {
+		return p.Conn
+	}
+	return c.tcp
+}
 
 // Peer returns the address the connection was dialed with (host:port).
 func (c *Conn) Peer() string { return c.peer }

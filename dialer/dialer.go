@@ -328,7 +328,7 @@ func selfConnect(c *net.TCPConn) bool {
 	return ok1 && ok2 && l.Port == r.Port && l.IP.Equal(r.IP)
 }
 
-func (d *Dialer) track(tcp *net.TCPConn, raw syscall.RawConn, addr string) *Conn {
+func (d *Dialer) track(tcp connIO, raw syscall.RawConn, addr string) *Conn {
 	now := d.now()
 	c := &Conn{tcp: tcp, raw: raw, d: d, peer: addr, created: now}
 	c.own.Store(bitsFresh)

@@ -14,6 +14,7 @@ type counters struct {
 	dials, dialErrors, dialRetries atomic.Uint64
 	verifyFailures, breakerRejects atomic.Uint64
 	peerCloses                     atomic.Uint64
+	adopted                        atomic.Uint64
 	deadPaths                      atomic.Uint64
 	probes                         [5]atomic.Uint64 // by sockopt.State
 	evictions                      [numReasons]atomic.Uint64
@@ -27,6 +28,9 @@ type Stats struct {
 	Open, Idle int
 	// Dials counts connect attempts; DialErrors the failed ones; DialRetries the retries.
 	Dials, DialErrors, DialRetries uint64
+	// Adopted counts connections made by the caller's own dial function
+	// and tracked through [Dialer.Adopt] (not counted in Dials).
+	Adopted uint64
 	// VerifyFailures counts connects rejected by verification (SO_ERROR, getpeername, self-connect).
 	VerifyFailures uint64
 	// BreakerRejects counts dials refused by an open per-address breaker.
@@ -50,6 +54,7 @@ func (d *Dialer) Stats() Stats {
 		DialErrors:     d.stats.dialErrors.Load(),
 		DialRetries:    d.stats.dialRetries.Load(),
 		VerifyFailures: d.stats.verifyFailures.Load(),
+		Adopted:        d.stats.adopted.Load(),
 		BreakerRejects: d.stats.breakerRejects.Load(),
 		PeerCloses:     d.stats.peerCloses.Load(),
 		DeadPaths:      d.stats.deadPaths.Load(),
@@ -84,6 +89,9 @@ func (s Stats) String() string {
 		s.Open, s.Idle, s.Dials, s.DialErrors, s.DialRetries, s.VerifyFailures, s.BreakerRejects, s.PeerCloses)
 	if s.DeadPaths > 0 {
 		fmt.Fprintf(&b, " dead_paths=%d", s.DeadPaths)
+	}
+	if s.Adopted > 0 {
+		fmt.Fprintf(&b, " adopted=%d", s.Adopted)
 	}
 	writeMap(&b, " probes", s.Probes)
 	writeMap(&b, " evictions", s.Evictions)

@@ -16,7 +16,6 @@ import (
 	"github.com/herz-go/herz/breaker"
 	"github.com/herz-go/herz/dialer"
 	"github.com/herz-go/herz/internal/retry"
-	"github.com/herz-go/herz/internal/sockopt"
 	"github.com/herz-go/herz/internal/telemetry"
 )
 
@@ -54,18 +53,31 @@ func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := dialer.ConnOf(nc); !ok {
+		// A unix socket, which the Dialer dials untracked: adopted, so
+		// that it is probed at reuse like a TCP conn.
+		dc, err := s.d.Adopt(nc, network, addr)
+		if err != nil {
+			return nil, err // Adopt closed nc
+		}
+		nc = dc
+	}
 	s.adopt(nc)
 	return nc, nil
 }
 
 // WrapDial returns a dial function for a driver's dial hook that keeps the
 // dial function the application set there (an SSH tunnel, a cloud
-// connector): dial still dials every connection, and herz verifies the
-// socket it returns (SO_ERROR and a connect to itself, as its Dialer does)
-// and links it to the driver connection, like [DialContext]. A connection
-// dial made through herz's Dialer (or [DialContext]) is tracked and probed
-// at every reuse; any other gets the bounded ping after Config.PingAfterIdle
-// and the lifetime limit. A nil dial returns [DialContext].
+// connector): dial still dials every connection, and inside a wrapped
+// connector's Connect herz adopts the conn it returns
+// ([dialer.Dialer.Adopt]): a TCP socket under it is verified (SO_ERROR,
+// getpeername, a connect to itself, as herz's own connects), and the conn
+// is tracked like one herz dialed and linked to the driver connection, like
+// [DialContext]: probed at every reuse where a TCP or unix socket is
+// reachable, with the lifetime limit and the bounded ping after
+// Config.PingAfterIdle in every case. Outside a wrapped connector's Connect
+// the conn is returned as dial returned it. A nil dial returns
+// [DialContext].
 func WrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if dial == nil {
 		return DialContext
@@ -75,55 +87,20 @@ func WrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, er
 		if err != nil || nc == nil {
 			return nc, err
 		}
-		if err := verify(nc, addr); err != nil {
-			nc.Close()
-			return nil, err
+		s, _ := ctx.Value(slotKey{}).(*slot)
+		if s == nil {
+			return nc, nil
 		}
-		if s, _ := ctx.Value(slotKey{}).(*slot); s != nil {
-			s.adopt(nc)
+		if _, ok := dialer.ConnOf(nc); !ok {
+			dc, err := s.d.Adopt(nc, network, addr)
+			if err != nil {
+				return nil, err // Adopt closed nc
+			}
+			nc = dc
 		}
+		s.adopt(nc)
 		return nc, nil
 	}
-}
-
-// verify checks a socket a user's dial function returned, when a TCP socket
-// can be found under it.
-func verify(nc net.Conn, addr string) error {
-	if _, ok := dialer.ConnOf(nc); ok {
-		return nil // verified by herz's Dialer
-	}
-	for range 8 {
-		switch v := nc.(type) {
-		case *net.TCPConn:
-			raw, err := v.SyscallConn()
-			if err != nil {
-				return nil
-			}
-			if err := sockopt.Verify(raw); err != nil {
-				ve := &dialer.VerifyError{Addr: addr, Check: "so_error", Err: err}
-				if se, ok := err.(*sockopt.VerifyError); ok {
-					ve.Check, ve.Err = se.Check, se.Err
-				}
-				return ve
-			}
-			l, ok1 := v.LocalAddr().(*net.TCPAddr)
-			r, ok2 := v.RemoteAddr().(*net.TCPAddr)
-			if ok1 && ok2 && l.Port == r.Port && l.IP.Equal(r.IP) {
-				return &dialer.VerifyError{Addr: addr, Check: "self_connect"}
-			}
-			return nil
-		case interface{ NetConn() net.Conn }:
-			nc = v.NetConn()
-		case interface{ Unwrap() net.Conn }:
-			nc = v.Unwrap()
-		default:
-			return nil
-		}
-		if nc == nil {
-			return nil
-		}
-	}
-	return nil
 }
 
 // adopt links nc to the Connect of s when it is tracked by a herz Dialer.

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lib/pq"
 
+	"github.com/herz-go/herz/dialer"
 	"github.com/herz-go/herz/sqlconn"
 	"github.com/herz-go/herz/sqlconn/mysqlconn"
 	"github.com/herz-go/herz/sqlconn/pgxconn"
@@ -78,7 +79,7 @@ func (c *recConn) NetConn() net.Conn { return c.Conn }
 // userDialDBs opens the same server bare and through herz, each with its own
 // recorder as the application's dial hook (for MySQL, a network registered
 // with mysql.RegisterDialContext).
-func userDialDBs(t *testing.T, name string, cfg sqlconn.Config) (bare, herz *sql.DB, bareRec, herzRec *recorder) {
+func userDialDBs(t *testing.T, name string, cfg sqlconn.Config) (bare, herz *sql.DB, bareRec, herzRec *recorder, herzD *dialer.Dialer) {
 	t.Helper()
 	bareRec, herzRec = &recorder{}, &recorder{}
 	d := driverNamed(name)
@@ -102,6 +103,7 @@ func userDialDBs(t *testing.T, name string, cfg sqlconn.Config) (bare, herz *sql
 			if err != nil {
 				t.Fatal(err)
 			}
+			herzD = c.Dialer()
 			*side.db = closeLater(t, sqlconn.OpenDB(c))
 		}
 	case "pq":
@@ -119,6 +121,7 @@ func userDialDBs(t *testing.T, name string, cfg sqlconn.Config) (bare, herz *sql
 		if err != nil {
 			t.Fatal(err)
 		}
+		herzD = c.Dialer()
 		herz = closeLater(t, sqlconn.OpenDB(c))
 	case "mysql":
 		for _, side := range []struct {
@@ -148,10 +151,11 @@ func userDialDBs(t *testing.T, name string, cfg sqlconn.Config) (bare, herz *sql
 			if err != nil {
 				t.Fatal(err)
 			}
+			herzD = c.Dialer()
 			*side.db = closeLater(t, sqlconn.OpenDB(c))
 		}
 	}
-	return bare, herz, bareRec, herzRec
+	return bare, herz, bareRec, herzRec, herzD
 }
 
 // TestDriverDialHooksKept: a dial function the application gave the driver
@@ -162,7 +166,7 @@ func TestDriverDialHooksKept(t *testing.T) {
 	for _, name := range []string{"pgx", "pq", "mysql"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			bare, herz, bareRec, herzRec := userDialDBs(t, name, sqlconn.Config{})
+			bare, herz, bareRec, herzRec, herzD := userDialDBs(t, name, sqlconn.Config{})
 			bareFailed, bareErr := queries(bare, 20, true)
 			herzFailed, herzErr := queries(herz, 20, true)
 			t.Logf("%s: bare %d errors (%v), %d dials through the application's hook; herz %d errors (%v), %d dials",
@@ -175,6 +179,14 @@ func TestDriverDialHooksKept(t *testing.T) {
 			}
 			if herzRec.dials.Load() == 0 {
 				t.Errorf("herz did not dial through the application's dial hook")
+			}
+			// Every conn the hook made is tracked by herz (probes at reuse,
+			// lifetime, learned deadlines), none dialed by herz itself. A
+			// network registered with mysql.RegisterDialContext is dialed
+			// by the driver from its private registry: herz never sees
+			// those conns (bounded ping and lifetime instead).
+			if st := herzD.Stats(); name != "mysql" && (int64(st.Adopted) != herzRec.dials.Load() || st.Dials != 0) {
+				t.Errorf("herz adopted %d of the %d conns the hook dialed (and dialed %d itself), want all", st.Adopted, herzRec.dials.Load(), st.Dials)
 			}
 			for _, q := range []string{"pg_settings", "wait_timeout"} {
 				if strings.Contains(herzRec.sentText(), q) && !strings.Contains(bareRec.sentText(), q) {

@@ -205,12 +205,26 @@ func lendH2ForLife(t1 *http.Transport) {
 }
 
 // dialNet makes a connection for net/http: through the user's DialContext
-// when Config.Base set one (a unix socket, a SSH tunnel...: herz follows the
-// conn when it is one of a herz dialer's, and pools it untracked otherwise),
-// else through the herz dialer.
+// when Config.Base set one (a unix socket, a SSH tunnel...), else through
+// the herz dialer. The user's conn is adopted by the herz dialer
+// (dialer.Dialer.Adopt): verified when it is TCP, and tracked like a conn
+// herz dialed (stale refusal, learned deadlines, lifetime, probes where a
+// socket is reachable); one that already is, or wraps, a herz dialer's conn
+// is followed as it is.
 func (t *Transport) dialNet(ctx context.Context, network, addr string) (net.Conn, error) {
 	if dial := t.s.userDial; dial != nil {
-		return dial(ctx, network, addr) // (nil, nil) gets net/http's own error
+		c, err := dial(ctx, network, addr)
+		if err != nil || c == nil {
+			return c, err // (nil, nil) gets net/http's own error
+		}
+		if _, ok := dialer.ConnOf(c); ok {
+			return c, nil
+		}
+		dc, err := t.d.Adopt(c, network, addr)
+		if err != nil {
+			return nil, err // Adopt closed c
+		}
+		return dc, nil
 	}
 	return t.d.DialContext(ctx, network, addr)
 }

@@ -37,8 +37,11 @@ type Config struct {
 	// MaxResponseHeaderBytes, ProxyConnectHeader, Protocols, TLSNextProto
 	// and HTTP2 included (herz fills in the HTTP/2 health checks HTTP2
 	// leaves zero, from the H2 fields below). Its DialContext (or Dial), if
-	// set, is the one that dials — a unix socket works — and herz pools the
-	// conns it returns; DialTLSContext, if set, dials TLS as in net/http.
+	// set, is the one that dials — a unix socket works — and herz adopts
+	// the conns it returns (dialer.Dialer.Adopt: verified when TCP, then
+	// tracked like its own: stale refusal, learned deadlines, lifetime,
+	// probes where a TCP or unix socket is reachable); DialTLSContext, if
+	// set, dials TLS as in net/http (its conns are not tracked).
 	// Base is copied by New and not modified. The fields below that have a
 	// twin in http.Transport (Proxy to DisableHTTP2) must then be zero.
 	// Default (nil): herz builds its transport from the fields below.

@@ -74,8 +74,12 @@ type exchange struct {
 	// by herz's dialer): the request may have been written on it.
 	gotOther atomic.Bool
 	lease    atomic.Uint64
-	body     ownedBody    // the response body, part of the same allocation
-	req      http.Request // the attempt's shallow copy of the request, too
+	// dialed: the conn net/http dialed for this attempt, until the attempt
+	// gets it (GotConn) or is known not to (then it is parked idle).
+	dialed atomic.Pointer[dialer.Conn]
+	ended  atomic.Bool  // the attempt failed: a conn dialed for it is parked
+	body   ownedBody    // the response body, part of the same allocation
+	req    http.Request // the attempt's shallow copy of the request, too
 }
 
 // newExchange prepares the attempt of r in ctx.
@@ -171,6 +175,33 @@ func (e *exchange) gotConn(info httptrace.GotConnInfo) {
 	}
 	e.lease.Store(uint64(lease))
 	e.conn.Store(c)
+	if d := e.dialed.Load(); d != nil {
+		if d == c {
+			e.dialed.CompareAndSwap(d, nil)
+		} else {
+			e.parkDialed()
+		}
+	}
+}
+
+// dialedConn records dc, dialed by net/http for this attempt (before is
+// the attempt's conn when the dial started). When the attempt took another
+// conn meanwhile, or failed, net/http parks dc in its idle pool unused: it
+// is parked idle (dialer.Conn.Park) so that herz counts and checks it.
+// Whichever of dialedConn and gotConn runs second parks it.
+func (e *exchange) dialedConn(dc *dialer.Conn, before *dialer.Conn) {
+	e.dialed.Store(dc)
+	if e.conn.Load() != before || e.ended.Load() {
+		e.parkDialed()
+	}
+}
+
+// parkDialed parks the conn dialed for the attempt that the attempt did
+// not take. Park changes nothing when another request took it meanwhile.
+func (e *exchange) parkDialed() {
+	if d := e.dialed.Swap(nil); d != nil {
+		d.Park()
+	}
 }
 
 // failed returns the error of the attempt, marked as a connect failure
@@ -180,6 +211,8 @@ func (e *exchange) gotConn(info httptrace.GotConnInfo) {
 // handshake or a proxy's CONNECT that failed on a conn herz dialed. An
 // error of Config.Proxy itself is the caller's, not a connect failure.
 func (e *exchange) failed(err error) error {
+	e.ended.Store(true)
+	e.parkDialed()
 	if e.conn.Load() != nil || e.gotOther.Load() || e.proxy.err != nil || isConnectError(err) {
 		return err
 	}

@@ -325,9 +325,9 @@ func (p *pool1) dial(ctx context.Context, w *wantConn) {
 		}
 		return
 	}
-	// slot.c is nil when Config.Base's own DialContext made a conn that
-	// is not a herz dialer's (a unix socket...): it is pooled as net/http
-	// would, without herz's checks on it.
+	// slot.c is the tracked conn (a herz dialer's, or Config.Base's own
+	// DialContext's adopted by it); nil only when no herz conn is under
+	// the conn: it is pooled as net/http would, without herz's checks.
 	c := &conn1{p: p, addr: w.addr, cc: cc, nc: slot.nc, dc: slot.c}
 	c.counted.Store(p.t.s.MaxConnsPerHost > 0)
 	cc.SetStateHook(c.changed)

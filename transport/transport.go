@@ -246,10 +246,20 @@ func (t *Transport) buildT1() {
 	}
 }
 
-// dialContext dials for net/http: the conn is lent to the request it was
-// dialed for (net/http may also park it in its idle pool unused; GotConn
-// lends it again when it is handed out).
+// dialContext dials for net/http. The conn stays in the dialer's Dialed
+// state (herz never touches it) until a pool takes it: herz's own HTTP/1.1
+// pool (the dial slot) lends it to its request or parks it idle; in
+// net/http's pool, GotConn lends it to the request that gets it, and when
+// the request it was dialed for took another conn (or ended without one),
+// net/http parks it idle unused and herz marks it idle too
+// (exchange.dialedConn), so that it is counted and checked like any other
+// idle conn.
 func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	e, _ := ctx.Value(exchangeKey{}).(*exchange)
+	var before *dialer.Conn
+	if e != nil {
+		before = e.conn.Load()
+	}
 	c, err := t.dial(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -258,10 +268,26 @@ func (t *Transport) dialContext(ctx context.Context, network, addr string) (net.
 	if slot != nil {
 		slot.nc = c // a conn for herz's own HTTP/1.1 pool
 	}
-	if dc, ok := c.(*dialer.Conn); ok {
-		dc.Lend()
-		if slot != nil {
+	if dc, ok := dialer.ConnOf(c); ok {
+		switch {
+		case slot != nil:
 			slot.c = dc
+		case e != nil && e.req.URL != nil && e.req.URL.Scheme == "https":
+			// net/http's TLS handshake (after a proxy's CONNECT) is still
+			// to come on dc: dc may only be parked idle once it is over,
+			// or the handshake's reads would count as data arriving on an
+			// idle conn. The hook runs in this dial's goroutine, after
+			// this function returns; e.trace is the attempt's own copy.
+			user := e.trace.TLSHandshakeDone
+			e.trace.TLSHandshakeDone = func(cs tls.ConnectionState, err error) {
+				e.trace.TLSHandshakeDone = user // once: a re-send's dial sets its own
+				e.dialedConn(dc, before)
+				if user != nil {
+					user(cs, err)
+				}
+			}
+		case e != nil:
+			e.dialedConn(dc, before)
 		}
 	}
 	return c, nil

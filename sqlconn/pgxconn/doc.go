@@ -13,6 +13,7 @@
 // bounds the whole connect. No query is sent that the application did not
 // send; set Config.IdleHint to [sqlconn.PostgresIdleHint] to learn each
 // session's idle_session_timeout at connect. A host given as
-// a Unix socket directory is dialed untracked; its connections get only the
-// bounded ping.
+// a Unix socket directory is dialed by herz and adopted: its connections are
+// probed at reuse (no TCP checks), with the bounded ping after
+// Config.PingAfterIdle.
 package pgxconn
