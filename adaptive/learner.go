@@ -283,6 +283,14 @@ func (l *Learner) ObserveClosed(peer string, idle, ago time.Duration) {
 			p.burstDiscard = true
 			return
 		}
+		if p.burstFirst >= minSample {
+			// Closed together at the same idle age: one event, already
+			// sampled by the burst's first close. Counting each of its
+			// closes would let one stall of a loaded peer (every conn
+			// whose timer it held back closed at once) agree with itself
+			// and become a deadline, or a run that re-learns the peer.
+			return
+		}
 	} else {
 		p.inBurst, p.burstAt, p.burstFirst, p.burstDiscard = true, at, idle, false
 		p.save()

@@ -59,38 +59,7 @@ func TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates(t *testing.T) {
 		return n.Load(), first
 	}
 
-	// herz learns a peer's idle timeout from idle connections the peer
-	// closes. Before the first such close it knows nothing, and a POST racing
-	// that very first close cannot be re-sent safely by anyone. Let the server
-	// idle-close one connection first, as any long-running client sees within
-	// its first idle period, then race.
-	warm := func(rt http.RoundTripper, url string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, _, err := send(ctx, rt, http.MethodGet, url); err != nil {
-			t.Fatalf("warm-up GET: %v", err)
-		}
-	}
-	// Two idle closes: a deadline acts once two of them agree (one close
-	// at an odd age, a restart's, is never a deadline).
-	for range 2 {
-		closes := herz.Stats().PeerCloses
-		warm(herz, herzSrv.URL())
-		for i := 0; i < 200 && herz.Stats().PeerCloses == closes; i++ {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	warm(std, stdSrv.URL())
-	peer := herzSrv.Addr()
-	for i := 0; i < 200; i++ {
-		if _, ok := herz.Dialer().Learner().IdleDeadline(peer); ok {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if _, ok := herz.Dialer().Learner().IdleDeadline(peer); !ok {
-		t.Fatalf("herz did not learn the server's idle timeout from two idle closes within 2s: %v", herz.Stats())
-	}
+	warmUp(t, herz, herzSrv, std, stdSrv)
 
 	var herzErrs, stdErrs int64
 	var herzFirst, stdFirst error
@@ -104,6 +73,7 @@ func TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates(t *testing.T) {
 	t.Logf("%d POSTs each in %v, server idle timeout %v, spacing 0.8-1.2x", total, time.Since(start).Round(time.Millisecond), idle)
 	t.Logf("herz:   %d caller-visible errors (first: %v), %d duplicates; %v", herzErrs, herzFirst, herzSrv.Duplicates(), herz.Stats())
 	t.Logf("stdlib: %d caller-visible errors (first: %v), %d duplicates", stdErrs, stdFirst, stdSrv.Duplicates())
+	t.Logf("conns: herz %d stdlib %d ratio %.2f", herzSrv.Conns(), stdSrv.Conns(), float64(herzSrv.Conns())/float64(stdSrv.Conns()))
 	if herzErrs != 0 {
 		t.Errorf("herz: %d of %d POSTs failed, want 0 (first: %v)", herzErrs, total, herzFirst)
 	}
@@ -113,6 +83,42 @@ func TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates(t *testing.T) {
 	if d := stdSrv.Duplicates(); d != 0 {
 		t.Errorf("stdlib: server executed %d POSTs twice, want 0", d)
 	}
+}
+
+// warmUp lets herzSrv idle-close herz's conns until herz has learned its
+// idle timeout, and stdSrv one of std's. herz learns a peer's idle timeout
+// from idle conns the peer closes; before that it knows nothing, and a POST
+// racing that very first close cannot be re-sent safely by anyone. A
+// deadline acts once two closes at different moments agree (one close at
+// an odd age, a restart's, is never a deadline), and on a loaded machine a
+// close may be read late or the server may close late, so it takes up to
+// 8 rounds here, as a long-running client sees within its first idle
+// periods.
+func warmUp(t *testing.T, herz *transport.Transport, herzSrv *testenv.HTTPServer, std http.RoundTripper, stdSrv *testenv.HTTPServer) {
+	t.Helper()
+	warm := func(rt http.RoundTripper, url string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, _, err := send(ctx, rt, http.MethodGet, url); err != nil {
+			t.Fatalf("warm-up GET: %v", err)
+		}
+	}
+	peer := herzSrv.Addr()
+	for range 8 {
+		if _, ok := herz.Dialer().Learner().IdleDeadline(peer); ok {
+			break
+		}
+		closes := herz.Stats().PeerCloses
+		warm(herz, herzSrv.URL())
+		for i := 0; i < 200 && herz.Stats().PeerCloses == closes; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(30 * time.Millisecond) // the next close is another moment
+	}
+	if _, ok := herz.Dialer().Learner().IdleDeadline(peer); !ok {
+		t.Fatalf("herz did not learn the server's idle timeout from 8 idle closes: %v", herz.Stats())
+	}
+	warm(std, stdSrv.URL())
 }
 
 type statusErr struct{ code int }
