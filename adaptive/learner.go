@@ -344,7 +344,8 @@ func SameTimeout(ref, x time.Duration) bool {
 // `idle`, longer than the peer's learned idle timeout (a probe found it
 // alive): the peer does not close idle connections where herz believed. When
 // this happens twice in a row (no idle-close sample in between) with idle
-// exceeding the estimate by more than 25 %, the samples are dropped and
+// exceeding by more than 25 % both the estimate and every sample that
+// agrees with it (the estimate is their low quantile), the samples are dropped and
 // the peer is re-learned from its next idle closes (an advertised hint stays
 // unless idle exceeds it too). This is how a deadline learned from a bad
 // sample, which herz then always beats, is corrected.
@@ -353,7 +354,7 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, _ := l.peers.Get(peer)
-	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.estimate)*(1+relearnTolerance) {
+	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.agreedMax())*(1+relearnTolerance) {
 		return
 	}
 	defer p.publish()
@@ -366,6 +367,22 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 		p.hint = 0
 	}
 	l.recompute(p, now)
+}
+
+// agreedMax is the largest idle-close sample that agrees with the estimate
+// ([SameTimeout]), or the estimate itself. The estimate is a low quantile
+// and the samples are dated by clocks with milliseconds of noise (a reader
+// scheduled late, the kernel's jiffies): a conn outliving the estimate by
+// 25 % may still be within what the peer's closes showed, and is only
+// evidence against the estimate when it outlives all of them.
+func (p *peer) agreedMax() time.Duration {
+	m := p.estimate
+	for _, s := range p.samples {
+		if s > m && SameTimeout(p.estimate, s) {
+			m = s
+		}
+	}
+	return m
 }
 
 // ObserveHint records that peer advertised its idle timeout (HTTP

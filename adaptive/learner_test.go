@@ -541,6 +541,32 @@ func TestLearnerSurvivedDropsAWrongEstimate(t *testing.T) {
 	l.Survived("unknown", time.Minute) // nothing to correct
 }
 
+// TestLearnerSurvivalWithinTheSamplesKeepsTheEstimate: the estimate is a
+// low quantile of closes dated with milliseconds of noise (27, 31 and 33 ms
+// for a 30 ms timeout on a loaded machine); a conn alive at 36 ms, past the
+// estimate by a third but within what the closes showed, is a peer slow to
+// close, not a wrong estimate. Past all the agreeing closes by 25 % it is.
+func TestLearnerSurvivalWithinTheSamplesKeepsTheEstimate(t *testing.T) {
+	l := newLearner(t, adaptive.LearnerConfig{MinSamples: 1})
+	for _, d := range []time.Duration{27 * ms, 31 * ms, 33 * ms} {
+		l.Observe("p", d)
+	}
+	est := estimate(t, l, "p")
+	if est != 27*ms {
+		t.Fatalf("estimate %v, want the low quantile 27ms", est)
+	}
+	l.Survived("p", 36*ms)
+	l.Survived("p", 36*ms)
+	if got := estimate(t, l, "p"); got != est {
+		t.Fatalf("estimate %v after survivals within the closes' spread, want %v kept", got, est)
+	}
+	l.Survived("p", 45*ms)
+	l.Survived("p", 45*ms)
+	if d, ok := l.Estimate("p"); ok {
+		t.Fatalf("estimate %v kept after conns outlived every close by a third", d)
+	}
+}
+
 // TestLearnerOneOddCloseIsNotADeadline: whatever MinSamples, a deadline acts
 // only once two closes agree: a graceful restart's close at 38 ms of a peer
 // whose idle timeout is 5 s never becomes the estimate, alone or among
