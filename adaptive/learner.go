@@ -24,8 +24,8 @@ type LearnerConfig struct {
 	Samples int
 	// MinSamples is the number of samples needed before an estimate is given
 	// from samples alone (a hint is used at once); whatever it is, two of
-	// them must agree (within 25 %): one close at an odd idle age (a
-	// graceful restart) is never a deadline. It is also the length of a
+	// them, from closes at different moments, must agree (within 25 %): one
+	// close at an odd idle age (a graceful restart) is never a deadline. It is also the length of a
 	// run of consecutive outlying samples that makes the peer re-learned
 	// (see [Learner.Observe]). Default 3; zero means the default; must not
 	// exceed Samples.
@@ -256,6 +256,9 @@ func (l *Learner) Config() LearnerConfig { return l.cfg }
 // Mass closes: samples of one peer arriving within BurstWindow of each other
 // at idle ages that disagree (a restart or shutdown closing every idle
 // connection at once) are all discarded, and the estimate stays as it was.
+// Those that agree are one event and count as one sample (a stalled peer
+// closing at once every conn its timers held back must not agree with
+// itself).
 func (l *Learner) Observe(peer string, idle time.Duration) { l.ObserveClosed(peer, idle, 0) }
 
 // ObserveClosed is [Learner.Observe] for a close that happened ago before
