@@ -24,8 +24,8 @@ type LearnerConfig struct {
 	Samples int
 	// MinSamples is the number of samples needed before an estimate is given
 	// from samples alone (a hint is used at once); whatever it is, two of
-	// them must agree (within 25 %): one close at an odd idle age (a
-	// graceful restart) is never a deadline. It is also the length of a
+	// them, from closes at different moments, must agree (within 25 %): one
+	// close at an odd idle age (a graceful restart) is never a deadline. It is also the length of a
 	// run of consecutive outlying samples that makes the peer re-learned
 	// (see [Learner.Observe]). Default 3; zero means the default; must not
 	// exceed Samples.
@@ -256,6 +256,9 @@ func (l *Learner) Config() LearnerConfig { return l.cfg }
 // Mass closes: samples of one peer arriving within BurstWindow of each other
 // at idle ages that disagree (a restart or shutdown closing every idle
 // connection at once) are all discarded, and the estimate stays as it was.
+// Those that agree are one event and count as one sample (a stalled peer
+// closing at once every conn its timers held back must not agree with
+// itself).
 func (l *Learner) Observe(peer string, idle time.Duration) { l.ObserveClosed(peer, idle, 0) }
 
 // ObserveClosed is [Learner.Observe] for a close that happened ago before
@@ -281,6 +284,14 @@ func (l *Learner) ObserveClosed(peer string, idle, ago time.Duration) {
 			// closing every idle connection, not an idle timeout.
 			p.restore()
 			p.burstDiscard = true
+			return
+		}
+		if p.burstFirst >= minSample {
+			// Closed together at the same idle age: one event, already
+			// sampled by the burst's first close. Counting each of its
+			// closes would let one stall of a loaded peer (every conn
+			// whose timer it held back closed at once) agree with itself
+			// and become a deadline, or a run that re-learns the peer.
 			return
 		}
 	} else {
@@ -336,7 +347,8 @@ func SameTimeout(ref, x time.Duration) bool {
 // `idle`, longer than the peer's learned idle timeout (a probe found it
 // alive): the peer does not close idle connections where herz believed. When
 // this happens twice in a row (no idle-close sample in between) with idle
-// exceeding the estimate by more than 25 %, the samples are dropped and
+// exceeding by more than 25 % both the estimate and every sample that
+// agrees with it (the estimate is their low quantile), the samples are dropped and
 // the peer is re-learned from its next idle closes (an advertised hint stays
 // unless idle exceeds it too). This is how a deadline learned from a bad
 // sample, which herz then always beats, is corrected.
@@ -345,7 +357,7 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, _ := l.peers.Get(peer)
-	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.estimate)*(1+relearnTolerance) {
+	if p == nil || p.estimate == 0 || float64(idle) <= float64(p.agreedMax())*(1+relearnTolerance) {
 		return
 	}
 	defer p.publish()
@@ -358,6 +370,22 @@ func (l *Learner) Survived(peer string, idle time.Duration) {
 		p.hint = 0
 	}
 	l.recompute(p, now)
+}
+
+// agreedMax is the largest idle-close sample that agrees with the estimate
+// ([SameTimeout]), or the estimate itself. The estimate is a low quantile
+// and the samples are dated by clocks with milliseconds of noise (a reader
+// scheduled late, the kernel's jiffies): a conn outliving the estimate by
+// 25 % may still be within what the peer's closes showed, and is only
+// evidence against the estimate when it outlives all of them.
+func (p *peer) agreedMax() time.Duration {
+	m := p.estimate
+	for _, s := range p.samples {
+		if s > m && SameTimeout(p.estimate, s) {
+			m = s
+		}
+	}
+	return m
 }
 
 // ObserveHint records that peer advertised its idle timeout (HTTP

@@ -248,6 +248,34 @@ func (c *Conn) reportPeerClose(now int64) {
 	c.d.peerClosed(c, at, now-at, time.Duration(at-c.idleFrom.Load()))
 }
 
+// idleStart returns when c's idle period began: its last read or write.
+// The last read is dated when the reader ran, which on a loaded machine
+// can be many milliseconds after the response reached the kernel; the peer's
+// idle timer started when it sent that response. For a peer with a learned
+// idle deadline, where the difference decides between a reuse the peer
+// accepts and one it closes under the request, the kernel's own clock is
+// asked too (TCP_INFO: time since data was last received, in jiffies) and
+// the earlier of the two arrival times counts. Both the first-write check
+// and the idle-close samples measure from this start, so the learned
+// timeout and the ages compared against it carry the same dating.
+func (c *Conn) idleStart() int64 {
+	read, write := c.lastRead.Load(), c.lastWrite.Load()
+	if read <= write {
+		return write
+	}
+	if _, ok := c.d.learner.IdleDeadline(c.peer); !ok {
+		return read
+	}
+	ti, err := c.TCPInfo()
+	if err != nil || ti.State != tcpEstablished {
+		return read
+	}
+	if at := c.d.now() - int64(ti.LastDataRecv); at < read {
+		return max(at, write, c.created)
+	}
+	return read
+}
+
 // finAt returns when the peer's FIN reached c, as the kernel dated it (the
 // last ACK received on a conn in CLOSE_WAIT), if that is before now: a
 // reader starved on a loaded machine may notice the close tens of

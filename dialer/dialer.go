@@ -448,7 +448,8 @@ func (d *Dialer) staleReason(c *Conn, now int64, idle time.Duration, probe bool)
 	if c.idleData.Load() != 0 {
 		return ReasonProbeData
 	}
-	if dl, ok := d.learner.IdleDeadline(c.peer); ok && idle >= dl && !d.survived(c, idle) {
+	if dl, ok := d.learner.IdleDeadline(c.peer); ok && idle >= dl {
+		d.survived(c, idle)
 		return ReasonLearnedIdle
 	}
 	if lim := d.idleLimit(); lim > 0 && idle >= lim {
@@ -474,16 +475,17 @@ func surviveAge(est time.Duration) time.Duration {
 // survived checks an idle conn that outlived the peer's learned idle
 // deadline: if it is idle well past the learned timeout itself and a probe
 // finds it alive, the peer does not close at that timeout (the estimate came
-// from a restart or a peer that changed): the learner is told, and survived
-// reports whether the conn is now within the corrected deadline.
-func (d *Dialer) survived(c *Conn, idle time.Duration) bool {
+// from a restart or a peer that changed), and the learner is told. The conn
+// itself is refused all the same: a peer that is only slow to close (a
+// loaded server whose idle timer fired but whose close has not run yet)
+// also looks alive here, and a request sent on it now would meet that
+// close. Re-testing costs a dial, never a request.
+func (d *Dialer) survived(c *Conn, idle time.Duration) {
 	est, ok := d.learner.Estimate(c.peer)
 	if !ok || idle < surviveAge(est) || c.Probe().State != ProbeAlive {
-		return false
+		return
 	}
 	d.learner.Survived(c.peer, idle)
-	dl, ok := d.learner.IdleDeadline(c.peer)
-	return !ok || idle < dl
 }
 
 func (d *Dialer) peerClosed(c *Conn, at int64, ago int64, idle time.Duration) {

@@ -136,7 +136,7 @@ func (c *Conn) Return(l Lease) bool {
 		if b := stateBits(w); leaseOf(w) != l || (b != bitsLent && b != bitsLentArmed && b != bitsFresh) || c.closed.Load() {
 			return false
 		}
-		c.idleFrom.Store(max(c.lastRead.Load(), c.lastWrite.Load()))
+		c.idleFrom.Store(c.idleStart())
 		c.idleData.Store(0)
 		c.reported.Store(false)
 		if c.own.CompareAndSwap(w, withBits(w, bitsIdle)) {
