@@ -1,3 +1,8 @@
+//go:build linux
+
+// The adoption checks (SO_ERROR, getpeername, TCP_INFO) are Linux-only; other
+// platforms track adopted conns without them.
+
 package dialer_test
 
 import (
