@@ -2,14 +2,11 @@ package transport_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,30 +210,6 @@ func TestIdleCloseRaceThroughAHardenedTransport(t *testing.T) {
 	stdSrv := testenv.NewHTTPServer(t, testenv.HTTPOptions{IdleTimeout: idle})
 	hardened, h := harden(t, herzSrv, testenv.HTTP1)
 	std := stdlibFor(t, stdSrv, testenv.HTTP1)
-	run := func(rt http.RoundTripper, url string) (errs int64, first error) {
-		var n atomic.Int64
-		var once sync.Once
-		var wg sync.WaitGroup
-		for range goroutines {
-			wg.Go(func() {
-				for range perG {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					code, _, err := send(ctx, rt, http.MethodPost, url)
-					cancel()
-					if err == nil && code != http.StatusOK {
-						err = &statusErr{code}
-					}
-					if err != nil {
-						n.Add(1)
-						once.Do(func() { first = err })
-					}
-					time.Sleep(time.Duration(float64(idle) * (0.8 + 0.4*rand.Float64())))
-				}
-			})
-		}
-		wg.Wait()
-		return n.Load(), first
-	}
 	// Idle closes at three moments (a deadline acts once two agree), as
 	// in TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates.
 	warmUpUntil(t, hardened, herzSrv.URL(), func() (uint64, bool) {
@@ -247,8 +220,8 @@ func TestIdleCloseRaceThroughAHardenedTransport(t *testing.T) {
 	var herzErrs, stdErrs int64
 	var herzFirst, stdFirst error
 	var wg sync.WaitGroup
-	wg.Go(func() { herzErrs, herzFirst = run(hardened, herzSrv.URL()) })
-	wg.Go(func() { stdErrs, stdFirst = run(std, stdSrv.URL()) })
+	wg.Go(func() { herzErrs, herzFirst = postRace(hardened, herzSrv.URL(), goroutines, perG, idle) })
+	wg.Go(func() { stdErrs, stdFirst = postRace(std, stdSrv.URL(), goroutines, perG, idle) })
 	wg.Wait()
 	t.Logf("hardened: %d errors (first: %v), %d duplicates; %v", herzErrs, herzFirst, herzSrv.Duplicates(), h.Stats())
 	t.Logf("net/http: %d errors (first: %v), %d duplicates", stdErrs, stdFirst, stdSrv.Duplicates())

@@ -33,40 +33,14 @@ func TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates(t *testing.T) {
 	herz := newHerz(t, herzSrv, testenv.HTTP1, transport.Config{})
 	std := stdlibFor(t, stdSrv, testenv.HTTP1)
 
-	run := func(rt http.RoundTripper, url string) (errs int64, first error) {
-		var n atomic.Int64
-		var once sync.Once
-		var wg sync.WaitGroup
-		for range goroutines {
-			wg.Go(func() {
-				for range perG {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					code, _, err := send(ctx, rt, http.MethodPost, url)
-					cancel()
-					if err == nil && code != http.StatusOK {
-						err = &statusErr{code}
-					}
-					if err != nil {
-						n.Add(1)
-						once.Do(func() { first = err })
-					}
-					// 0.8..1.2 × the server's idle timeout.
-					time.Sleep(time.Duration(float64(idle) * (0.8 + 0.4*rand.Float64())))
-				}
-			})
-		}
-		wg.Wait()
-		return n.Load(), first
-	}
-
 	warmUp(t, herz, herzSrv, std, stdSrv)
 
 	var herzErrs, stdErrs int64
 	var herzFirst, stdFirst error
 	start := time.Now()
 	var wg sync.WaitGroup
-	wg.Go(func() { herzErrs, herzFirst = run(herz, herzSrv.URL()) })
-	wg.Go(func() { stdErrs, stdFirst = run(std, stdSrv.URL()) })
+	wg.Go(func() { herzErrs, herzFirst = postRace(herz, herzSrv.URL(), goroutines, perG, idle) })
+	wg.Go(func() { stdErrs, stdFirst = postRace(std, stdSrv.URL(), goroutines, perG, idle) })
 	wg.Wait()
 
 	total := goroutines * perG
@@ -110,31 +84,12 @@ func TestIdleCloseRaceNewConns(t *testing.T) {
 	stdSrv := testenv.NewHTTPServer(t, testenv.HTTPOptions{IdleTimeout: idle})
 	herz := newHerz(t, herzSrv, testenv.HTTP1, transport.Config{})
 	std := stdlibFor(t, stdSrv, testenv.HTTP1)
-	run := func(rt http.RoundTripper, url string) int64 {
-		var n atomic.Int64
-		var wg sync.WaitGroup
-		for range goroutines {
-			wg.Go(func() {
-				for range perG {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					code, _, err := send(ctx, rt, http.MethodPost, url)
-					cancel()
-					if err != nil || code != http.StatusOK {
-						n.Add(1)
-					}
-					time.Sleep(time.Duration(float64(idle) * (0.8 + 0.4*rand.Float64())))
-				}
-			})
-		}
-		wg.Wait()
-		return n.Load()
-	}
 	warmUp(t, herz, herzSrv, std, stdSrv)
 	herz0, std0 := herzSrv.Conns(), stdSrv.Conns()
 	var herzErrs, stdErrs int64
 	var wg sync.WaitGroup
-	wg.Go(func() { herzErrs = run(herz, herzSrv.URL()) })
-	wg.Go(func() { stdErrs = run(std, stdSrv.URL()) })
+	wg.Go(func() { herzErrs, _ = postRace(herz, herzSrv.URL(), goroutines, perG, idle) })
+	wg.Go(func() { stdErrs, _ = postRace(std, stdSrv.URL(), goroutines, perG, idle) })
 	wg.Wait()
 	herzConns, stdConns := herzSrv.Conns()-herz0, stdSrv.Conns()-std0
 	ratio := float64(herzConns) / float64(max(stdConns, 1))
@@ -201,6 +156,35 @@ func warmUpUntil(t *testing.T, rt http.RoundTripper, url string, state func() (c
 	if _, ok := state(); !ok {
 		t.Fatalf("no idle deadline learned from 8 idle closes")
 	}
+}
+
+// postRace sends perG POSTs from each of goroutines callers through rt,
+// each caller pausing 0.8–1.2× idle (the server's idle timeout) between
+// them, and returns how many failed (an error or a status other than 200)
+// and the first failure.
+func postRace(rt http.RoundTripper, url string, goroutines, perG int, idle time.Duration) (errs int64, first error) {
+	var n atomic.Int64
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range perG {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				code, _, err := send(ctx, rt, http.MethodPost, url)
+				cancel()
+				if err == nil && code != http.StatusOK {
+					err = &statusErr{code}
+				}
+				if err != nil {
+					n.Add(1)
+					once.Do(func() { first = err })
+				}
+				time.Sleep(time.Duration(float64(idle) * (0.8 + 0.4*rand.Float64())))
+			}
+		})
+	}
+	wg.Wait()
+	return n.Load(), first
 }
 
 type statusErr struct{ code int }
