@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/herz-go/herz/internal/testenv"
 	"github.com/herz-go/herz/sqlconn"
 )
 
@@ -50,7 +51,7 @@ func warmIDs(t *testing.T, db *sql.DB, n int) []int64 {
 // and the dead ones refused by herz's probe.
 func TestMySQLUnixSocketAdopted(t *testing.T) {
 	if _, err := os.Stat(mysqlSocket); err != nil {
-		t.Skipf("no MariaDB unix socket: %v", err)
+		testenv.SkipOrFail(t, "no MariaDB unix socket at %s: %v", mysqlSocket, err)
 	}
 	t.Parallel()
 	mc, err := mysql.ParseDSN(driverNamed("mysql").dsn(t))
